@@ -1,0 +1,98 @@
+{# Every completion, LMS and live, with its person and local date.
+   An LMS completion's status is its latest row (a later `revoked` withdraws it);
+   its attributes come from its latest `completed` row.
+   The same person completing the same activity on the same day through two
+   accounts earns once: the account that completed first is primary. #}
+with lms_rows as (
+    select *
+    from {{ ref('stg_landing__lms_completions') }}
+    where extracted_on <= {{ run_date() }}
+),
+
+lms_status as (
+    select completion_id, status, extracted_on as status_extracted_on
+    from lms_rows
+    qualify row_number() over (partition by completion_id order by extracted_on desc, source_line desc) = 1
+),
+
+lms_completed as (
+    select *
+    from lms_rows
+    where status = 'completed'
+    qualify row_number() over (partition by completion_id order by extracted_on desc, source_line desc) = 1
+),
+
+live as (select * from {{ ref('int_live_completions_aggregated') }}),
+accounts as (select * from {{ ref('int_accounts_linked') }}),
+activities as (select activity_id from {{ ref('int_activities_deduplicated') }}),
+
+lms as (
+    select
+        'LMS:' || lms_completed.completion_id as completion_key,
+        'lms' as completion_source,
+        lms_completed.completion_id,
+        lms_completed.learner_id,
+        lms_completed.activity_id,
+        lms_completed.completed_at,
+        {{ local_date('lms_completed.completed_at') }} as completed_on,
+        lms_completed.minutes_engaged,
+        lms_completed.credits_claimed,
+        lms_completed.post_test_score,
+        coalesce(lms_completed.evaluation_completed, false) as evaluation_completed,
+        coalesce(lms_completed.moc_requested, false) as moc_requested,
+        lms_status.status = 'revoked' as is_revoked,
+        greatest(lms_completed.extracted_on, lms_status.status_extracted_on) as extracted_on
+    from lms_completed
+    inner join lms_status using (completion_id)
+),
+
+all_completions as (
+    select * from lms
+    union all by name
+    select
+        completion_key,
+        'live' as completion_source,
+        null as completion_id,
+        learner_id,
+        activity_id,
+        completed_at,
+        completed_on,
+        minutes_attended as minutes_engaged,
+        null as credits_claimed,
+        null as post_test_score,
+        evaluation_completed,
+        moc_requested,
+        false as is_revoked,
+        extracted_on
+    from live
+),
+
+matched as (
+    select
+        all_completions.*,
+        accounts.person_id,
+        accounts.person_id is not null and activities.activity_id is not null as is_matched
+    from all_completions
+    left join accounts using (learner_id)
+    left join activities using (activity_id)
+),
+
+primary_accounts as (
+    select
+        person_id, activity_id, completed_on,
+        arg_min(learner_id, (completed_at, learner_id)) as primary_learner_id
+    from matched
+    where is_matched and not is_revoked
+    group by person_id, activity_id, completed_on
+),
+
+final as (
+    select
+        matched.*,
+        primary_accounts.primary_learner_id is not null
+            and matched.learner_id <> primary_accounts.primary_learner_id as is_duplicate_account
+    from matched
+    left join primary_accounts using (person_id, activity_id, completed_on)
+)
+
+select * from final

@@ -1,0 +1,60 @@
+{# Every completion x candidate credit type, awarded or with its first failing reason.
+   Incremental: a run recomputes only completions its extract touched (new events,
+   changed activities, and every completion of a person whose accounts changed,
+   including the person they belonged to before a re-merge). delete+insert on
+   completion_key replaces all of a completion's rows at once. #}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='completion_key',
+    on_schema_change='fail',
+) }}
+
+with evaluated as (select * from {{ ref('int_credit_decisions_evaluated') }}),
+
+{% if is_incremental() %}
+completions as (select * from {{ ref('int_completions_unioned') }}),
+accounts as (select * from {{ ref('int_accounts_linked') }}),
+
+changed_accounts as (
+    select learner_id from {{ ref('int_learners_deduplicated') }} where extracted_on = {{ run_date() }}
+    union
+    select learner_id from {{ ref('int_learner_licenses_deduplicated') }} where extracted_on = {{ run_date() }}
+    union
+    select learner_id from {{ ref('int_learner_board_ids_deduplicated') }} where extracted_on = {{ run_date() }}
+),
+
+changed_activities as (
+    select activity_id from {{ ref('int_activities_deduplicated') }} where extracted_on = {{ run_date() }}
+    union
+    select activity_id from {{ ref('int_activity_credits_deduplicated') }} where extracted_on = {{ run_date() }}
+),
+
+affected_people as (
+    select person_id from accounts semi join changed_accounts using (learner_id)
+    union
+    select person_id from {{ this }} semi join changed_accounts using (learner_id)
+),
+
+affected as (
+    select completion_key from completions where extracted_on = {{ run_date() }}
+    union
+    select completion_key from completions semi join changed_activities using (activity_id)
+    union
+    select completion_key from completions semi join affected_people using (person_id)
+    union
+    select completion_key from {{ this }} semi join affected_people using (person_id)
+),
+{% endif %}
+
+final as (
+    select
+        evaluated.*,
+        {{ run_date() }} as decided_on
+    from evaluated
+    {% if is_incremental() %}
+    semi join affected using (completion_key)
+    {% endif %}
+)
+
+select * from final

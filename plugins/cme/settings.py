@@ -1,0 +1,112 @@
+"""The provider settings file (rules section 1): one provider per deployment.
+
+Credentials are deliberately absent: they come from Airflow connections or
+environment variables, never from this file.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cme import PROJECT_DIR
+
+DEFAULT_SETTINGS_PATH = PROJECT_DIR / "config" / "provider.toml"
+BODIES = ("ACCME_PARS", "JA_PARS", "CE_BROKER", "CPE_MONITOR")
+
+
+class SettingsError(ValueError):
+    """An invalid settings file; the message names the setting."""
+
+
+class ProviderSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider_name: str = "Example CME Provider"
+    accme_provider_id: str = ""
+    accreditor: Literal["ACCME", "JA"] = "ACCME"
+    acpe_provider_number: str = ""
+    cebroker_provider_tracking_number: str = ""
+    cebroker_states: tuple[str, ...] = ("FL",)
+    timezone: str = "America/Chicago"
+    pars_moc_window_days: int = Field(30, ge=1, le=366)
+    # month-day the PARS learner year closes, in the following year
+    pars_learner_year_close: str = "03-31"
+    cebroker_window_days: int = Field(30, ge=1, le=366)
+    cpe_monitor_window_days: int = Field(60, ge=1, le=366)
+    disclosure_freshness_months: int = Field(12, ge=1, le=60)
+    # ABP reports whole points unless this says otherwise (reference: [X]).
+    abp_point_step: float = Field(1.0, gt=0, le=1)
+    transport: dict[str, Literal["file", "http"]] = Field(
+        default_factory=lambda: {body: "file" for body in BODIES}
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("cebroker_states")
+    @classmethod
+    def _two_letter_states(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [s for s in value if len(s) != 2 or not s.isalpha() or not s.isupper()]
+        if bad:
+            raise ValueError(f"states must be 2 capital letters, got {bad}")
+        return value
+
+    @field_validator("pars_learner_year_close")
+    @classmethod
+    def _month_day(cls, value: str) -> str:
+        try:
+            date.fromisoformat(f"2001-{value}")
+        except ValueError:
+            raise ValueError(f"expected MM-DD, got {value!r}") from None
+        return value
+
+    @field_validator("transport")
+    @classmethod
+    def _known_bodies(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(BODIES))
+        if unknown:
+            raise ValueError(f"unknown body {unknown}; expected some of {list(BODIES)}")
+        return {**{body: "file" for body in BODIES}, **value}
+
+    def dbt_vars(self) -> dict[str, object]:
+        """The settings dbt models read, as `--vars`."""
+        return {
+            "timezone": self.timezone,
+            "accreditor": self.accreditor,
+            "abp_point_step": self.abp_point_step,
+            "cebroker_states": list(self.cebroker_states),
+        }
+
+
+def settings_path(explicit: str | os.PathLike | None = None) -> Path:
+    return Path(explicit or os.environ.get("CME_SETTINGS") or DEFAULT_SETTINGS_PATH)
+
+
+def load_settings(path: str | os.PathLike | None = None) -> ProviderSettings:
+    """Read and validate the settings file; raise SettingsError naming each bad setting."""
+    path = settings_path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"settings file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+    try:
+        return ProviderSettings(**raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '?'}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid setting in {path}: {problems}") from None
