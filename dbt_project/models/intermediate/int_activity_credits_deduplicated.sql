@@ -1,10 +1,9 @@
-{# Reference data is an upsert: the latest extract on or before the run date wins per key. #}
+{# Reference data is an upsert: the latest extract wins per key (later extracts never lose to a re-run of an older day). #}
 with landed as (select * from {{ ref('stg_landing__activity_credits') }}),
 
 final as (
     select *
     from landed
-    where extracted_on <= {{ run_date() }}
     qualify row_number() over (partition by activity_id, credit_type order by extracted_on desc, source_line desc) = 1
 )
 

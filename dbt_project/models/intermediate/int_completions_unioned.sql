@@ -6,7 +6,6 @@
 with lms_rows as (
     select *
     from {{ ref('stg_landing__lms_completions') }}
-    where extracted_on <= {{ run_date() }}
 ),
 
 lms_status as (

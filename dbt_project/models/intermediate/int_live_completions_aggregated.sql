@@ -3,7 +3,6 @@
 with attendance as (
     select *
     from {{ ref('stg_landing__attendances') }}
-    where extracted_on <= {{ run_date() }}
     qualify row_number() over (partition by attendance_id order by extracted_on desc, source_line desc) = 1
 ),
 

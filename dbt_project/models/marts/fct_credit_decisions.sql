@@ -1,8 +1,18 @@
 {# Every completion x candidate credit type, awarded or with its first failing reason.
-   Incremental: a run recomputes only completions its extract touched (new events,
-   changed activities, and every completion of a person whose accounts changed,
-   including the person they belonged to before a re-merge). delete+insert on
-   completion_key replaces all of a completion's rows at once. #}
+   Incremental: a run recomputes only what its extract touched: completions of
+   changed activities, and every completion of a person who had a new event or
+   whose accounts changed (including the person they belonged to before a
+   re-merge), since one completion can change another's outcome (primary
+   account, ABP once per day). delete+insert on completion_key replaces all of
+   a completion's rows at once. A change to the credit-type seed or to the
+   settings needs a full refresh. #}
+-- depends_on: {{ ref('int_completions_unioned') }}
+-- depends_on: {{ ref('int_accounts_linked') }}
+-- depends_on: {{ ref('int_learners_deduplicated') }}
+-- depends_on: {{ ref('int_learner_licenses_deduplicated') }}
+-- depends_on: {{ ref('int_learner_board_ids_deduplicated') }}
+-- depends_on: {{ ref('int_activities_deduplicated') }}
+-- depends_on: {{ ref('int_activity_credits_deduplicated') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -34,6 +44,8 @@ affected_people as (
     select person_id from accounts semi join changed_accounts using (learner_id)
     union
     select person_id from {{ this }} semi join changed_accounts using (learner_id)
+    union
+    select person_id from completions where extracted_on = {{ run_date() }}
 ),
 
 affected as (

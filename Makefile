@@ -1,0 +1,31 @@
+# The two commands in the README. Both create .venv from the pinned
+# requirements on first use; nothing else needs installing.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO   := demo
+
+.PHONY: demo test clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==24.3.1
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+## make demo: generate three days of sample extracts and run the real DAG on each
+demo: $(STAMP)
+	rm -rf $(DEMO)
+	$(BIN)/cme generate --out $(DEMO)/landing --days 3 --learners 300 --seed 7
+	$(BIN)/cme run --landing $(DEMO)/landing --out $(DEMO)/out --from 2026-11-16 --to 2026-11-18
+	@echo
+	@echo "Warehouse: $(DEMO)/out/warehouse.duckdb   Run summaries: $(DEMO)/out/reports/"
+
+## make test: the whole suite (unit, dbt unit tests, DAG import, end to end through Airflow)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(DEMO) $(VENV) .pytest_cache

@@ -1,0 +1,109 @@
+"""The `cme` command: generate sample extracts and run the daily DAG on any landing directory."""
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="CME credit reporting: landing extracts -> warehouse -> body submissions.")
+console = Console(stderr=True)
+
+
+def _dates(day: Optional[str], start: Optional[str], end: Optional[str]) -> list[date]:
+    if day and (start or end):
+        raise typer.BadParameter("give either --date or --from/--to, not both")
+    if day:
+        return [date.fromisoformat(day)]
+    if not (start and end):
+        raise typer.BadParameter("give --date, or both --from and --to")
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    if last < first:
+        raise typer.BadParameter("--to is before --from")
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+@app.command()
+def generate(
+    out: Path = typer.Option(..., "--out", help="Landing directory to write (one folder per day)."),
+    days: int = typer.Option(3, "--days", min=1, help="How many extract days."),
+    learners: int = typer.Option(200, "--learners", min=1, help="How many people (bulk, besides the golden scenarios)."),
+    seed: int = typer.Option(7, "--seed", help="Random seed: the same seed writes the same bytes."),
+    defect_rate: float = typer.Option(0.02, "--defect-rate", min=0.0, max=1.0,
+                                      help="Share of rows given a parse defect (0 for clean data)."),
+    start: str = typer.Option("2026-11-16", "--start", help="First extract date (YYYY-MM-DD)."),
+):
+    """Write synthetic LMS and registration extracts per the landing contract.
+
+    Day 1 holds every reference file plus hand-worked golden scenarios
+    (docs/golden-scenarios.md) and at least one defect of every quarantine kind.
+    """
+    from cme.synthetic import generate as run
+
+    folders = run(out, days=days, learners=learners, seed=seed, defect_rate=defect_rate,
+                  start=date.fromisoformat(start))
+    console.print(f"wrote {len(folders)} day folders to {out}: "
+                  f"{folders[0].name} .. {folders[-1].name}")
+
+
+@app.command()
+def run(
+    landing: Path = typer.Option(..., "--landing", exists=True, file_okay=False,
+                                 help="Landing directory with one folder per extract date."),
+    out: Path = typer.Option(..., "--out", help="Output directory: OUT/warehouse.duckdb, OUT/reports/."),
+    day: Optional[str] = typer.Option(None, "--date", help="One extract date, YYYY-MM-DD."),
+    start: Optional[str] = typer.Option(None, "--from", help="First date of a range (with --to)."),
+    end: Optional[str] = typer.Option(None, "--to", help="Last date of a range, inclusive."),
+    settings: Optional[Path] = typer.Option(None, "--settings", exists=True, dir_okay=False,
+                                            help="Provider settings file (default config/provider.toml)."),
+):
+    """Run the cme_daily_reporting DAG through Airflow, once per date, in date order.
+
+    Each run loads landing/<date>/ into OUT/warehouse.duckdb, builds the dbt
+    marts and prints the run summary. Re-running a date changes nothing that
+    was already right.
+    """
+    from cme.airflow_runner import DagRunFailed, airflow_env, ensure_metadata_db, run_day
+    from cme.settings import SettingsError, load_settings
+    from cme.summary import format_summary
+    from cme.warehouse import private_dir
+
+    dates = _dates(day, start, end)
+    try:
+        load_settings(settings)
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    out = private_dir(out.resolve())
+    env = airflow_env(out)
+    ensure_metadata_db(env)
+    log_file = private_dir(out / "logs") / "airflow_runs.log"
+    for d in dates:
+        console.print(f"running cme_daily_reporting for {d} ...")
+        try:
+            run_day(d, landing, out, settings, env, log_file)
+        except DagRunFailed as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1)
+        report = out / "reports" / f"run_summary_{d.isoformat()}.json"
+        typer.echo(format_summary(json.loads(report.read_text())))
+
+
+@app.command()
+def summary(out: Path = typer.Option(..., "--out"), day: str = typer.Option(..., "--date")):
+    """Print the run summary of a date that has run."""
+    from cme.summary import format_summary
+
+    report = out / "reports" / f"run_summary_{day}.json"
+    if not report.exists():
+        console.print(f"[red]no run summary for {day} in {out}/reports[/red]")
+        raise typer.Exit(1)
+    typer.echo(format_summary(json.loads(report.read_text())))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,64 @@
+"""Run one `dbt build` for a day and say which model or test failed.
+
+One dbt process at a time owns the DuckDB file (it allows one writer), so the
+whole project builds in a single invocation with threads inside it.
+"""
+from __future__ import annotations
+
+import json
+import re
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cme import PROJECT_DIR
+from cme.settings import ProviderSettings
+from cme.warehouse import private_dir
+
+log = logging.getLogger(__name__)
+DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class DbtBuildError(RuntimeError):
+    """dbt build failed; the message names every failed model, test or seed."""
+
+
+def _dbt_executable() -> str:
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_dir: Path,
+              full_refresh: bool = False, select: str | None = None) -> dict:
+    """Build the project against `warehouse` for `run_date`. Returns counts by status."""
+    work_dir = private_dir(Path(work_dir))
+    dbt_vars = {"run_date": run_date, **settings.dbt_vars()}
+    cmd = [_dbt_executable(), "build", "--project-dir", str(DBT_PROJECT_DIR),
+           "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(work_dir / "target"),
+           "--log-path", str(work_dir / "logs"), "--vars", json.dumps(dbt_vars)]
+    if full_refresh:
+        cmd.append("--full-refresh")
+    if select:
+        cmd += ["--select", select]
+    env = {**os.environ, "CME_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
+    # dbt's console output names models and tests and counts, never row values.
+    log.info("dbt build output:\n%s", proc.stdout[-20000:])
+    results_path = work_dir / "target" / "run_results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {"results": []}
+    counts: dict[str, int] = {}
+    failures = []
+    for r in results["results"]:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+        if r["status"] in ("error", "fail"):
+            node = r["unique_id"].split(".")
+            kind, name = node[0], node[-1]
+            message = _ANSI.sub("", r.get("message") or "").strip().splitlines()
+            failures.append(f"{kind} {name}: {message[0] if message else r['status']}")
+    if proc.returncode != 0:
+        detail = "; ".join(failures) or proc.stdout[-2000:] or proc.stderr[-2000:]
+        raise DbtBuildError(f"dbt build failed for {run_date}: {detail}")
+    return counts

@@ -1,0 +1,81 @@
+"""The run summary: what a data engineer checks after each day's run.
+
+Counts only: no names, birth dates or license numbers, so it is safe to log,
+to pass through XCom and to print.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from cme.warehouse import connect, make_private, private_dir
+
+
+def build_summary(warehouse: Path, run_date: date, out_dir: Path) -> dict:
+    with connect(Path(warehouse), read_only=True) as con:
+        def one(sql: str, params=()):
+            return con.execute(sql, list(params)).fetchone()[0]
+
+        files = con.execute(
+            "select _file, rows_read, rows_loaded, rows_quarantined from raw.loaded_files "
+            "where _extract_date = ? order by _file", [run_date]).fetchall()
+        reasons = con.execute(
+            "select coalesce(nullif(\"column\", '') || ': ', '') || reason, count(*) "
+            "from raw.quarantine where _extract_date = ? group by 1 order by 2 desc, 1",
+            [run_date]).fetchall()
+        decisions = con.execute(
+            "select coalesce(reason_code, 'AWARDED'), count(*) from fct_credit_decisions "
+            "where decided_on = ? group by 1 order by 2 desc, 1", [run_date]).fetchall()
+        summary = {
+            "run_date": run_date.isoformat(),
+            "files": [dict(file=f, rows_read=r, rows_loaded=l, rows_quarantined=q,
+                           conserved=(r == l + q)) for f, r, l, q in files],
+            "rows_read": sum(f[1] for f in files),
+            "rows_quarantined": sum(f[3] for f in files),
+            "quarantine_reasons": dict(reasons),
+            "people": one("select count(*) from dim_people"),
+            "people_in_identity_conflict": one(
+                "select count(*) from dim_people where has_identity_conflict"),
+            "activities": one("select count(*) from dim_activities"),
+            "completions_decided_this_run": one(
+                "select count(distinct completion_key) from fct_credit_decisions where decided_on = ?",
+                [run_date]),
+            "unmatched_completions": one(
+                "select count(*) from intermediate.int_completions_unioned where not is_matched"),
+            "decisions_this_run": dict(decisions),
+            "awards_total": one("select count(*) from fct_credit_awards"),
+            "awards_this_run": one("select count(*) from fct_credit_awards where decided_on = ?",
+                                   [run_date]),
+            "credits_awarded_by_type": {t: float(c) for t, c in con.execute(
+                "select credit_type, sum(credits_awarded) from fct_credit_awards "
+                "group by 1 order by 1").fetchall()},
+        }
+    reports = private_dir(Path(out_dir) / "reports")
+    summary["warehouse"] = str(Path(warehouse).resolve())
+    summary["report"] = str((reports / f"run_summary_{run_date.isoformat()}.json").resolve())
+    path = Path(summary["report"])
+    path.write_text(json.dumps(summary, indent=2))
+    make_private(path)
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    lines = [
+        f"Run {summary['run_date']}: {summary['rows_read']} rows read, "
+        f"{summary['rows_quarantined']} quarantined",
+        f"  people {summary['people']} ({summary['people_in_identity_conflict']} in identity "
+        f"conflict), activities {summary['activities']}",
+        f"  completions decided this run {summary['completions_decided_this_run']}, "
+        f"unmatched {summary['unmatched_completions']}",
+        f"  awards this run {summary['awards_this_run']} (total {summary['awards_total']})",
+    ]
+    if summary["quarantine_reasons"]:
+        lines.append("  quarantined: " + ", ".join(
+            f"{reason} x{n}" for reason, n in summary["quarantine_reasons"].items()))
+    if summary["decisions_this_run"]:
+        lines.append("  decisions: " + ", ".join(
+            f"{reason} {n}" for reason, n in summary["decisions_this_run"].items()))
+    lines.append(f"  warehouse: {summary['warehouse']}")
+    lines.append(f"  report:    {summary['report']}")
+    return "\n".join(lines)

@@ -1,0 +1,66 @@
+"""Shared fixtures: one generated landing directory and one real 3-day DAG run per session."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cme.synthetic import generate
+
+BIN = Path(sys.executable).parent
+DAYS = ("2026-11-16", "2026-11-17", "2026-11-18")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def run_cme(*args: object, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The installed `cme` command, as a user would run it, in a clean Airflow environment."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CME_"))}
+    return subprocess.run([str(BIN / "cme"), *map(str, args)], capture_output=True, text=True,
+                          env={**base, **(env or {})})
+
+
+@dataclass
+class PipelineRun:
+    landing: Path
+    out: Path
+    stdout: str
+
+    @property
+    def warehouse(self) -> Path:
+        return self.out / "warehouse.duckdb"
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.warehouse), read_only=True)
+
+
+@pytest.fixture(scope="session")
+def landing(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("landing")
+    generate(out, days=3, learners=150, seed=7)
+    return out
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(landing, tmp_path_factory) -> PipelineRun:
+    out = tmp_path_factory.mktemp("out") / "run"
+    proc = run_cme("run", "--landing", landing, "--out", out, "--from", DAYS[0], "--to", DAYS[-1])
+    log = out / "logs" / "airflow_runs.log"
+    if proc.returncode != 0:
+        ARTIFACTS.mkdir(exist_ok=True)
+        if log.exists():
+            (ARTIFACTS / "airflow_runs.log").write_bytes(log.read_bytes())
+        pytest.fail(f"cme run failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n"
+                    f"log copied to {ARTIFACTS}")
+    return PipelineRun(landing, out, proc.stdout)
+
+
+@pytest.fixture
+def db(pipeline_run):
+    con = pipeline_run.connect()
+    yield con
+    con.close()  # DuckDB allows no writer while a reader holds the file

@@ -1,0 +1,53 @@
+"""Synthetic extracts: deterministic, and they exercise every quarantine kind."""
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from cme.contract import BY_FILE
+from cme.ingest import parse_file
+from cme.synthetic import generate
+from cme.synthetic.generator import DEFECTS
+
+
+def digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.csv")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
+    generate(tmp_path / "a", days=2, learners=60, seed=11)
+    generate(tmp_path / "b", days=2, learners=60, seed=11)
+    generate(tmp_path / "c", days=2, learners=60, seed=12)
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert digest(tmp_path / "a") != digest(tmp_path / "c")
+
+
+def test_day_one_carries_every_defect_kind_and_clean_data_has_none(tmp_path):
+    generate(tmp_path / "dirty", days=1, learners=80, seed=3)
+    generate(tmp_path / "clean", days=1, learners=80, seed=3, defect_rate=0)
+
+    def reasons(root: Path) -> set[str]:
+        found = set()
+        for path in (root / "2026-11-16").glob("*.csv"):
+            parsed = parse_file(BY_FILE[path.name], path.read_bytes(), ZoneInfo("America/Chicago"))
+            found |= {f"{path.stem}:{q['reason']}" for q in parsed.quarantined}
+        return found
+
+    dirty = reasons(tmp_path / "dirty")
+    # one distinct quarantine reason per defect kind, plus the golden US-style birth date
+    files_hit = {r.split(":")[0] for r in dirty}
+    assert {d.split(".")[0].split(":")[0] for d in DEFECTS} <= files_hit
+    assert len(dirty) >= len({d.split(":")[0] for d in DEFECTS}) - 1
+    assert reasons(tmp_path / "clean") == {"learners:not an ISO date (YYYY-MM-DD)"}  # golden row only
+
+
+def test_a_day_folder_holds_the_contract_files_with_a_header(tmp_path):
+    folders = generate(tmp_path, days=2, learners=30, seed=1, start=date(2026, 3, 1))
+    assert [f.name for f in folders] == ["2026-03-01", "2026-03-02"]
+    assert {p.name for p in folders[0].glob("*.csv")} == set(BY_FILE)

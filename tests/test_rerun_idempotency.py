@@ -1,0 +1,52 @@
+"""Re-running a day changes nothing that was already right."""
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from tests.conftest import DAYS, run_cme
+
+pytestmark = pytest.mark.e2e
+
+
+def snapshot(warehouse, drop_columns=()) -> dict[str, list]:
+    """Every base table in every schema, rows sorted, optionally without some columns."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        tables = con.execute("select table_schema, table_name from information_schema.tables "
+                             "where table_type = 'BASE TABLE' order by 1, 2").fetchall()
+        snap = {}
+        for schema, table in tables:
+            cols = [c for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = ? "
+                "and table_name = ? order by ordinal_position", [schema, table]).fetchall()
+                if c not in drop_columns]
+            column_list = ", ".join(f'"{c}"' for c in cols)
+            snap[f"{schema}.{table}"] = con.execute(
+                f'select {column_list} from "{schema}"."{table}" order by all').fetchall()
+        return snap
+    finally:
+        con.close()
+
+
+def rerun(pipeline_run, day):
+    proc = run_cme("run", "--landing", pipeline_run.landing, "--out", pipeline_run.out, "--date", day)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_running_the_same_day_again_leaves_every_table_unchanged(pipeline_run):
+    before = snapshot(pipeline_run.warehouse)
+    assert before["main.fct_credit_decisions"] and before["raw.learners"]
+    rerun(pipeline_run, DAYS[-1])
+    after = snapshot(pipeline_run.warehouse)
+    assert after.keys() == before.keys()
+    changed = [t for t in before if before[t] != after[t]]
+    assert changed == []
+
+
+def test_rerunning_an_older_day_rolls_nothing_back(pipeline_run):
+    before = snapshot(pipeline_run.warehouse, drop_columns=("decided_on",))
+    rerun(pipeline_run, DAYS[0])
+    after = snapshot(pipeline_run.warehouse, drop_columns=("decided_on",))
+    changed = [t for t in before if before[t] != after[t]]
+    assert changed == []
