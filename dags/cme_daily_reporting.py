@@ -50,6 +50,8 @@ def _ctx():
         "settings": Param(None, type=["null", "string"], description="Provider settings file"),
         "run_date": Param(None, type=["null", "string"],
                           description="Extract date to process; defaults to the logical date"),
+        "full_refresh": Param(False, type="boolean",
+                              description="Rebuild incremental facts (after a seed or settings change)"),
     },
 )
 def cme_daily_reporting():
@@ -73,7 +75,7 @@ def cme_daily_reporting():
         """One `dbt build`; a failure names each failed model or test."""
         from cme.pipeline import build as run
 
-        return run(_ctx())
+        return run(_ctx(), full_refresh=bool(get_current_context()["params"].get("full_refresh")))
 
     @task
     def run_summary() -> dict:

@@ -60,6 +60,9 @@ def run(
     end: Optional[str] = typer.Option(None, "--to", help="Last date of a range, inclusive."),
     settings: Optional[Path] = typer.Option(None, "--settings", exists=True, dir_okay=False,
                                             help="Provider settings file (default config/provider.toml)."),
+    full_refresh: bool = typer.Option(False, "--full-refresh",
+                                      help="Rebuild the incremental facts from all landed data "
+                                           "(after a change to the credit-type seed or the settings)."),
 ):
     """Run the cme_daily_reporting DAG through Airflow, once per date, in date order.
 
@@ -85,7 +88,8 @@ def run(
     for d in dates:
         console.print(f"running cme_daily_reporting for {d} ...")
         try:
-            run_day(d, landing, out, settings, env, log_file)
+            run_day(d, landing, out, settings, env, log_file,
+                    full_refresh=full_refresh and d == dates[0])
         except DagRunFailed as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1)
