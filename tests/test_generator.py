@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -51,3 +52,23 @@ def test_a_day_folder_holds_the_contract_files_with_a_header(tmp_path):
     folders = generate(tmp_path, days=2, learners=30, seed=1, start=date(2026, 3, 1))
     assert [f.name for f in folders] == ["2026-03-01", "2026-03-02"]
     assert {p.name for p in folders[0].glob("*.csv")} == set(BY_FILE)
+
+
+def _is_golden(raw_values: str) -> bool:
+    row = json.loads(raw_values)
+    ids = [row.get(k, "") for k in ("activity_id", "learner_id", "completion_id", "attendance_id")]
+    # GL-BAD-DOB's day-1 row is quarantined on purpose: it is a golden scenario itself
+    return row.get("learner_id") != "GL-BAD-DOB" and any(
+        v.startswith(("GA-", "GL-", "GC-", "GT-")) for v in ids)
+
+
+def test_defects_never_touch_the_golden_rows(tmp_path):
+    """Tests assert the golden rows' hand-worked outcomes, so a defect there would be a lie."""
+    tz = ZoneInfo("America/Chicago")
+    for seed in range(1, 6):
+        root = tmp_path / str(seed)
+        generate(root, days=2, learners=60, seed=seed, defect_rate=0.3)
+        for path in root.rglob("*.csv"):
+            parsed = parse_file(BY_FILE[path.name], path.read_bytes(), tz)
+            golden = [q["_line"] for q in parsed.quarantined if _is_golden(q["raw_values"])]
+            assert golden == [], (seed, path.name, golden)

@@ -227,14 +227,16 @@ class _Bulk:
         return rng.choice(accounts)
 
 
-def _inject(rng: random.Random, files: dict[str, list[dict]], count: int, offset: int) -> int:
-    """Corrupt `count` rows, cycling through DEFECTS. Returns how many were injected."""
+def _inject(rng: random.Random, files: dict[str, list[dict]], count: int, offset: int,
+            protected: set[int]) -> int:
+    """Corrupt `count` rows, cycling through DEFECTS; rows in `protected` (golden, or already
+    corrupted) are spared."""
     done = 0
     for k in range(count):
         kind = DEFECTS[(offset + k) % len(DEFECTS)]
         target, what = kind.split(":")
         file, _, column = target.partition(".")
-        rows = [r for r in files.get(f"{file}.csv", []) if not str(r.get(next(iter(r)), "")).startswith("G")]
+        rows = [r for r in files.get(f"{file}.csv", []) if id(r) not in protected]
         if not rows:
             continue
         row = rng.choice(rows)
@@ -267,6 +269,7 @@ def _inject(rng: random.Random, files: dict[str, list[dict]], count: int, offset
             row[column] = (date.fromisoformat(row["start_date"]) - timedelta(days=3)).isoformat()
         else:
             continue
+        protected.add(id(row))  # one defect per row, so each quarantine has one known cause
         done += 1
     return done
 
@@ -306,17 +309,29 @@ def generate(out: Path, days: int = 3, learners: int = 200, seed: int = 7,
         day = start + timedelta(days=d)
         files: dict[str, list[dict]] = {e.file: [] for e in EXTRACTS}
         if d == 0:
-            files["activities.csv"] = golden.activities(start) + bulk.activities
-            files["activity_credits.csv"] = golden.activity_credits() + bulk.credits
-            files["learners.csv"] = golden.learners_day1() + bulk.learners
-            files["learner_licenses.csv"] = golden.licenses_day1() + bulk.licenses
-            files["learner_board_ids.csv"] = golden.board_ids() + bulk.boards
-            files["lms_completions.csv"] = golden.completions_day1(start)
-            files["attendance.csv"] = golden.attendance_day1(start)
+            files.update({
+                "activities.csv": golden.activities(start),
+                "activity_credits.csv": golden.activity_credits(),
+                "learners.csv": golden.learners_day1(),
+                "learner_licenses.csv": golden.licenses_day1(),
+                "learner_board_ids.csv": golden.board_ids(),
+                "lms_completions.csv": golden.completions_day1(start),
+                "attendance.csv": golden.attendance_day1(start),
+            })
         elif d == 1:
-            files["learners.csv"] = golden.learners_day2()
-            files["learner_licenses.csv"] = golden.licenses_day2()
-            files["lms_completions.csv"] = golden.completions_day2(start)
+            files.update({
+                "learners.csv": golden.learners_day2(),
+                "learner_licenses.csv": golden.licenses_day2(),
+                "lms_completions.csv": golden.completions_day2(start),
+            })
+        # Golden rows carry hand-worked expectations: defects never touch them.
+        protected = {id(row) for rows in files.values() for row in rows}
+        if d == 0:
+            files["activities.csv"] += bulk.activities
+            files["activity_credits.csv"] += bulk.credits
+            files["learners.csv"] += bulk.learners
+            files["learner_licenses.csv"] += bulk.licenses
+            files["learner_board_ids.csv"] += bulk.boards
         completions, attendance = bulk.events(day, max(1, learners * 3 // 10))
         files["lms_completions.csv"] += completions
         files["attendance.csv"] += attendance
@@ -324,7 +339,7 @@ def generate(out: Path, days: int = 3, learners: int = 200, seed: int = 7,
             total = sum(len(v) for v in files.values())
             # day 1 carries at least one of every defect kind, later days their share
             count = max(len(DEFECTS) if d == 0 else 0, round(total * defect_rate))
-            injected += _inject(rng, files, count, injected)
+            injected += _inject(rng, files, count, injected, protected)
         folder = out / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         for file, rows in files.items():
