@@ -87,6 +87,12 @@ class ProviderSettings(BaseModel):
             "accreditor": self.accreditor,
             "abp_point_step": self.abp_point_step,
             "cebroker_states": list(self.cebroker_states),
+            "pars_moc_window_days": self.pars_moc_window_days,
+            "pars_learner_year_close": self.pars_learner_year_close,
+            "cebroker_window_days": self.cebroker_window_days,
+            "cpe_monitor_window_days": self.cpe_monitor_window_days,
+            "acpe_provider_number": self.acpe_provider_number,
+            "cebroker_provider_tracking_number": self.cebroker_provider_tracking_number,
         }
 
 

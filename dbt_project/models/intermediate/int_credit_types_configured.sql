@@ -11,6 +11,7 @@ final as (
              else step end as step,
         moc_board,
         moc_category,
+        report_label,
         moc_board is not null as is_moc,
         description
     from catalog

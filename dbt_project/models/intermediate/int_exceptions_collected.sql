@@ -1,0 +1,112 @@
+{# Every problem open as of this run, from every source (rules section 7).
+   Record-level problems concern records not yet sent; LATE and WINDOW_CLOSED
+   are judged against the run date. exception_id is a hash of body, reason and
+   subject, so the same problem keeps its id across runs. #}
+with pars as (select * from {{ ref('fct_pars_records') }}),
+cebroker as (select * from {{ ref('fct_cebroker_records') }}),
+cpe as (select * from {{ ref('fct_cpe_monitor_records') }}),
+tracked as (select * from {{ ref('int_submissions_tracked') }}),
+people as (select * from {{ ref('dim_people') }}),
+quarantine as (select * from {{ ref('int_quarantined_rows_resolved') }}),
+completions as (select * from {{ ref('int_completions_unioned') }}),
+
+records as (
+    {% for body_mart in ['pars', 'cebroker', 'cpe'] %}
+    select body, record_key, person_id, activity_id, completed_on, due_on, window_closes_on,
+           error_codes, submission_state, body_message
+    from {{ body_mart }}
+    where record_action = 'Add'
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+pending as (select * from records where submission_state = 'pending'),
+
+record_errors as (
+    select body, unnest(error_codes) as reason_code, 'error' as severity, record_key as subject_key,
+           person_id, activity_id, record_key, due_on, cast(null as varchar) as detail
+    from pending
+),
+
+deadlines as (
+    select body, 'LATE' as reason_code, 'warning' as severity, record_key as subject_key,
+           person_id, activity_id, record_key, due_on,
+           'past due on ' || strftime(due_on, '%m/%d/%Y') as detail
+    from pending
+    where {{ run_date() }} > due_on
+      and (window_closes_on is null or {{ run_date() }} <= window_closes_on)
+    union all
+    select body, 'WINDOW_CLOSED', 'error', record_key, person_id, activity_id, record_key, due_on,
+           'the body accepts nothing after ' || strftime(window_closes_on, '%m/%d/%Y')
+    from pending
+    where {{ run_date() }} > window_closes_on
+),
+
+rejections as (
+    select body, 'REJECTED_BY_BODY' as reason_code, 'error' as severity, record_key as subject_key,
+           person_id, activity_id, record_key, due_on, body_message as detail
+    from records
+    where submission_state = 'rejected'
+),
+
+{# CE Broker and CPE Monitor take no deletes or edits: a sent record that no
+   longer matches the data must be corrected by hand at the body. #}
+corrections as (
+    select tracked.body, 'MANUAL_CORRECTION_REQUIRED' as reason_code, 'error' as severity,
+           tracked.record_key || '|' || tracked.record_hash as subject_key,
+           split_part(tracked.record_key, '|', 2) as person_id,
+           cast(null as varchar) as activity_id, tracked.record_key, cast(null as date) as due_on,
+           case when records.record_key is null then 'sent record no longer supported by the data (revoked or removed)'
+                else 'sent record differs from the current data' end as detail
+    from tracked
+    left join records
+        on records.body = tracked.body and records.record_key = tracked.record_key
+    where tracked.body in ('CE_BROKER', 'CPE_MONITOR')
+      and tracked.is_live
+      and not exists (select 1 from records as r
+                      where r.body = tracked.body and r.record_key = tracked.record_key
+                        and r.submission_state in ('written', 'sent', 'accepted'))
+),
+
+identity as (
+    select 'IDENTITY' as body, 'IDENTITY_CONFLICT' as reason_code, 'error' as severity,
+           person_id as subject_key, person_id, cast(null as varchar) as activity_id,
+           cast(null as varchar) as record_key, cast(null as date) as due_on,
+           identity_conflict_reason as detail
+    from people
+    where has_identity_conflict
+),
+
+ingest as (
+    select 'INGEST' as body, 'QUARANTINED_ROW' as reason_code, 'warning' as severity,
+           file_name || '@' || extracted_on || ':' || source_line as subject_key,
+           cast(null as varchar) as person_id, cast(null as varchar) as activity_id,
+           cast(null as varchar) as record_key, cast(null as date) as due_on,
+           file_name || ' line ' || source_line || ': ' || coalesce(nullif(column_name, '') || ': ', '') || reason as detail
+    from quarantine
+    where not is_resolved
+    union all
+    select 'INGEST', 'UNMATCHED_COMPLETION', 'warning', completion_key, person_id, activity_id,
+           null, null,
+           case when person_id is null then 'learner account not found' else 'activity not found' end
+    from completions
+    where not is_matched
+),
+
+unioned as (
+    select * from record_errors
+    union all select * from deadlines
+    union all select * from rejections
+    union all select * from corrections
+    union all select * from identity
+    union all select * from ingest
+),
+
+final as (
+    select
+        md5(body || '|' || reason_code || '|' || subject_key) as exception_id,
+        *
+    from unioned
+)
+
+select * from final

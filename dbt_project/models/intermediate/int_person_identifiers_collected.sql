@@ -1,0 +1,47 @@
+{# The identifiers bodies ask for, gathered across a person's accounts. #}
+with accounts as (select * from {{ ref('int_accounts_linked') }}),
+licenses as (select * from {{ ref('int_learner_licenses_deduplicated') }}),
+boards as (select * from {{ ref('int_learner_board_ids_deduplicated') }}),
+
+person_licenses as (
+    select distinct accounts.person_id, licenses.state,
+           upper(trim(licenses.license_number)) as license_number, licenses.license_profession
+    from licenses inner join accounts using (learner_id)
+),
+
+{# PARS takes one license: a physician license (MD/DO) first, then by state. #}
+pars_license as (
+    select
+        person_id,
+        arg_min(state, (case when license_profession in ('MD', 'DO') then 0 else 1 end, state, license_number)) as licensing_state,
+        arg_min(license_number, (case when license_profession in ('MD', 'DO') then 0 else 1 end, state, license_number)) as license_number
+    from person_licenses
+    group by person_id
+),
+
+board_ids as (
+    select accounts.person_id, boards.board,
+           max(nullif(trim(boards.board_id), '')) as board_id
+    from boards inner join accounts using (learner_id)
+    group by all
+),
+
+final as (
+    select
+        person_licenses.person_id,
+        'license' as identifier_kind,
+        person_licenses.state,
+        person_licenses.license_number,
+        person_licenses.license_profession,
+        cast(null as varchar) as board,
+        cast(null as varchar) as board_id,
+        pars_license.licensing_state is not distinct from person_licenses.state
+            and pars_license.license_number = person_licenses.license_number as is_pars_license
+    from person_licenses
+    left join pars_license using (person_id)
+    union all
+    select person_id, 'board', null, null, null, board, board_id, false
+    from board_ids
+)
+
+select * from final

@@ -1,0 +1,46 @@
+{# Where each record stands at its body, from the ledger: one row per
+   (body, record_key, record_hash), i.e. per version of a record's content.
+   A version is live at the body when its latest Add event is written, sent or
+   accepted and no Delete of it was written later. #}
+with events as (select * from {{ ref('stg_ledger__submission_events') }}),
+
+latest as (
+    select
+        body, record_key, record_hash, record_action,
+        arg_max(event, event_id) as state,
+        max(event_id) as last_event_id,
+        arg_max(message, event_id) as message,
+        min(event_at) filter (where event = 'written') as written_at,
+        min(run_date) filter (where event = 'written') as written_on,
+        arg_max(file_name, event_id) filter (where file_name is not null) as file_name,
+        arg_max(payload, event_id) filter (where payload is not null) as payload
+    from events
+    group by body, record_key, record_hash, record_action
+),
+
+final as (
+    select
+        adds.body,
+        adds.record_key,
+        adds.record_hash,
+        adds.state as add_state,
+        adds.message,
+        adds.written_at,
+        adds.written_on,
+        adds.file_name,
+        adds.payload,
+        deletes.state as delete_state,
+        adds.state in ('written', 'sent', 'accepted')
+            and not coalesce(deletes.state in ('written', 'sent', 'accepted')
+                             and deletes.last_event_id > adds.last_event_id, false) as is_live,
+        adds.state = 'rejected' as is_rejected
+    from latest as adds
+    left join latest as deletes
+        on deletes.record_action = 'Delete'
+        and deletes.body = adds.body
+        and deletes.record_key = adds.record_key
+        and deletes.record_hash = adds.record_hash
+    where adds.record_action = 'Add'
+)
+
+select * from final

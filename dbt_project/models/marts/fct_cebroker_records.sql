@@ -1,0 +1,93 @@
+{# CE Broker roster records: one per license x activity x completion date, for
+   a person holding a license in a CE Broker state (setting) whose profession
+   code matches theirs (seed), with credit the catalog routes to CE Broker.
+   CE Broker allows no edits or deletes: a record live there that no longer
+   matches the data needs MANUAL_CORRECTION_REQUIRED, and is never re-sent. #}
+{% set payload_columns = ['provider_number', 'course_number', 'completion_date', 'license_profession',
+    'license_number', 'state', 'first_name', 'last_name', 'credit_hours'] %}
+
+with awards as (select * from {{ ref('fct_credit_awards') }} where body = 'CE_BROKER'),
+people as (select * from {{ ref('dim_people') }}),
+activities as (select * from {{ ref('dim_activities') }}),
+licenses as (
+    select * from {{ ref('int_person_identifiers_collected') }}
+    where identifier_kind = 'license'
+      and state in ({% for s in var('cebroker_states') %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %})
+),
+profession_licenses as (select * from {{ ref('profession_licenses') }}),
+patterns as (select * from {{ ref('license_patterns') }}),
+tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CE_BROKER'),
+
+per_license as (
+    select
+        awards.person_id, awards.activity_id, awards.completed_on,
+        licenses.state, licenses.license_number, licenses.license_profession,
+        sum(awards.credits_awarded) as credit_hours
+    from awards
+    inner join people using (person_id)
+    inner join profession_licenses on profession_licenses.profession = people.profession
+    inner join licenses
+        on licenses.person_id = awards.person_id
+        and licenses.license_profession = profession_licenses.license_profession
+    group by all
+),
+
+current_records as (
+    select
+        'CE_BROKER' as body,
+        'CE_BROKER|' || per_license.person_id || '|' || per_license.state || '|'
+            || per_license.license_profession || '|' || per_license.activity_id || '|'
+            || per_license.completed_on as record_key,
+        per_license.person_id,
+        per_license.activity_id,
+        per_license.completed_on,
+        regexp_replace('{{ var("cebroker_provider_tracking_number") }}', '^50-', '') as provider_number,
+        regexp_replace(activities.cebroker_course_id, '^20-', '') as course_number,
+        strftime(per_license.completed_on, '%m/%d/%Y') as completion_date,
+        per_license.license_profession,
+        per_license.license_number,
+        per_license.state,
+        people.first_name,
+        people.last_name,
+        cast(per_license.credit_hours as decimal(9, 2)) as credit_hours,
+        per_license.completed_on + {{ var('cebroker_window_days') }} as due_on,
+        cast(null as date) as window_closes_on,  -- none known [A]: late rows still go, flagged
+        {{ codes([
+            "case when activities.cebroker_course_id is null then 'COURSE_NOT_REGISTERED' end",
+            "case when patterns.pattern is not null and not regexp_full_match(per_license.license_number, patterns.pattern) then 'INVALID_LICENSE_FORMAT' end",
+        ]) }} as error_codes
+    from per_license
+    inner join people using (person_id)
+    inner join activities using (activity_id)
+    left join patterns
+        on patterns.state = per_license.state
+        and patterns.license_profession = per_license.license_profession
+),
+
+hashed as (
+    select *, {{ record_hash(payload_columns) }} as record_hash
+    from current_records
+),
+
+{# Any live version of the same record blocks a re-send. #}
+live_keys as (
+    select record_key, any_value(record_hash) as live_hash
+    from tracked where is_live group by record_key
+),
+
+final as (
+    select
+        hashed.*,
+        'Add' as record_action,
+        case when tracked.is_live then tracked.add_state
+             when live_keys.record_key is not null then 'superseded'
+             when tracked.is_rejected then 'rejected'
+             else 'pending' end as submission_state,
+        tracked.written_on,
+        tracked.message as body_message
+    from hashed
+    left join tracked using (record_key, record_hash)
+    left join live_keys using (record_key)
+)
+
+select * from final

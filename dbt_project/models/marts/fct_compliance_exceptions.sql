@@ -1,0 +1,54 @@
+{# The compliance work queue with its history: one row per problem ever seen.
+   Open while the problem is current; closed (and kept) on the run that no
+   longer finds it, e.g. when a later extract fixes the cause. #}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='exception_id',
+    on_schema_change='fail',
+) }}
+
+with current_exceptions as (select * from {{ ref('int_exceptions_collected') }}),
+
+{% if is_incremental() %}
+previous as (select * from {{ this }}),
+{% endif %}
+
+still_open as (
+    select
+        current_exceptions.exception_id,
+        current_exceptions.body,
+        current_exceptions.reason_code,
+        current_exceptions.severity,
+        current_exceptions.subject_key,
+        current_exceptions.person_id,
+        current_exceptions.activity_id,
+        current_exceptions.record_key,
+        current_exceptions.due_on,
+        current_exceptions.detail,
+        {% if is_incremental() %}coalesce(previous.first_seen_on, {{ run_date() }}){% else %}{{ run_date() }}{% endif %} as first_seen_on,
+        {{ run_date() }} as last_seen_on,
+        'open' as status,
+        cast(null as date) as closed_on
+    from current_exceptions
+    {% if is_incremental() %}left join previous using (exception_id){% endif %}
+),
+
+{% if is_incremental() %}
+newly_closed as (
+    select * replace ('closed' as status, {{ run_date() }} as closed_on)
+    from previous
+    where status = 'open'
+      and exception_id not in (select exception_id from current_exceptions)
+),
+{% endif %}
+
+final as (
+    select * from still_open
+    {% if is_incremental() %}
+    union all
+    select * from newly_closed
+    {% endif %}
+)
+
+select * from final

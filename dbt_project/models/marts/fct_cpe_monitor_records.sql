@@ -1,0 +1,71 @@
+{# CPE Monitor records: one per person x UAN x participation date, for ACPE
+   pharmacist and technician credit. Nothing is accepted more than 60 days
+   (setting) after participation, and there are no deletes: a record live at
+   CPE Monitor that no longer matches needs MANUAL_CORRECTION_REQUIRED. #}
+{% set payload_columns = ['provider_number', 'epid', 'date_of_birth', 'uan', 'participation_date',
+    'action', 'contact_hours'] %}
+
+with awards as (select * from {{ ref('fct_credit_awards') }} where body = 'CPE_MONITOR'),
+people as (select * from {{ ref('dim_people') }}),
+tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CPE_MONITOR'),
+
+per_uan as (
+    select
+        person_id, coalesce(nullif(trim(uan), ''), '(none)') as uan, completed_on,
+        any_value(credit_type) as credit_type,
+        sum(credits_awarded) as contact_hours
+    from awards
+    group by person_id, coalesce(nullif(trim(uan), ''), '(none)'), completed_on
+),
+
+current_records as (
+    select
+        'CPE_MONITOR' as body,
+        'CPE_MONITOR|' || per_uan.person_id || '|' || per_uan.uan || '|' || per_uan.completed_on as record_key,
+        per_uan.person_id,
+        cast(null as varchar) as activity_id,
+        per_uan.completed_on,
+        '{{ var("acpe_provider_number") }}' as provider_number,
+        people.nabp_eprofile_id as epid,
+        replace(people.birth_month_day, '/', '') as date_of_birth,
+        per_uan.uan,
+        strftime(per_uan.completed_on, '%m/%d/%Y') as participation_date,
+        'I' as action,
+        cast(per_uan.contact_hours as decimal(9, 2)) as contact_hours,
+        per_uan.completed_on + {{ var('cpe_monitor_window_days') }} as due_on,
+        per_uan.completed_on + {{ var('cpe_monitor_window_days') }} as window_closes_on,
+        {{ codes([
+            "case when people.nabp_eprofile_id is null then 'MISSING_EPID' end",
+            "case when people.birth_month_day is null then 'MISSING_DOB' end",
+            "case when not regexp_full_match(per_uan.uan, '([0-9]{4}|JA[0-9]{7})-(0000|9999)-[0-9]{2}-[0-9]{3}-[LH][0-9]{2}-[PT]') then 'INVALID_UAN' end",
+            "case when regexp_full_match(per_uan.uan, '([0-9]{4}|JA[0-9]{7})-(0000|9999)-[0-9]{2}-[0-9]{3}-[LH][0-9]{2}-[PT]') and right(per_uan.uan, 1) <> case people.profession when 'pharmacist' then 'P' when 'pharmacy_technician' then 'T' end then 'UAN_AUDIENCE_MISMATCH' end",
+        ]) }} as error_codes
+    from per_uan
+    inner join people using (person_id)
+),
+
+hashed as (
+    select *, {{ record_hash(payload_columns) }} as record_hash
+    from current_records
+),
+
+live_keys as (
+    select record_key from tracked where is_live group by record_key
+),
+
+final as (
+    select
+        hashed.*,
+        'Add' as record_action,
+        case when tracked.is_live then tracked.add_state
+             when live_keys.record_key is not null then 'superseded'
+             when tracked.is_rejected then 'rejected'
+             else 'pending' end as submission_state,
+        tracked.written_on,
+        tracked.message as body_message
+    from hashed
+    left join tracked using (record_key, record_hash)
+    left join live_keys using (record_key)
+)
+
+select * from final
