@@ -4,7 +4,13 @@
 One run per extract date (the logical date `ds`): read `landing/<ds>/`, load it
 into the warehouse's `raw` schema (bad rows quarantined with file, line,
 column and reason), build the dbt project once (staging -> intermediate ->
-marts, with every data test and unit test), and write the run summary.
+marts, with every data test and unit test), then for each reporting body run
+its Great Expectations gate and write its submission files, rebuild what reads
+the submission ledger, and write the run summary.
+
+Gates and exports are mapped per body: one body's failure does not stop the
+others (exports run when all gates are done, and each reads only its own
+body's gate result).
 
 Paths come from the run's conf (`landing`, `out`, `settings`), else from the
 `CME_LANDING_DIR`, `CME_OUTPUT_DIR` and `CME_SETTINGS` environment variables.
@@ -78,6 +84,34 @@ def cme_daily_reporting():
         return run(_ctx(), full_refresh=bool(get_current_context()["params"].get("full_refresh")))
 
     @task
+    def list_bodies() -> list[str]:
+        from cme.pipeline import list_bodies as run
+
+        return run(_ctx())
+
+    @task(map_index_template="{{ body_name }}")
+    def gate(body: str) -> dict:
+        """Validate the records due with the body's GX suites; hold or stop, never send."""
+        from cme.pipeline import gate as run
+
+        get_current_context()["body_name"] = body  # labels the mapped task in the UI
+        return run(_ctx(), body)
+
+    @task(trigger_rule="all_done", map_index_template="{{ body_name }}")
+    def export(body: str) -> dict:
+        """Write the body's submission files and ledger rows for records that passed its gate."""
+        from cme.pipeline import export as run
+
+        get_current_context()["body_name"] = body
+        return run(_ctx(), body)
+
+    @task(trigger_rule="all_done", retries=1)
+    def refresh_ledger_marts() -> dict:
+        from cme.pipeline import refresh_after_export
+
+        return refresh_after_export(_ctx())
+
+    @task(trigger_rule="all_done")
     def run_summary() -> dict:
         from cme.pipeline import summarize
         from cme.summary import format_summary
@@ -86,7 +120,11 @@ def cme_daily_reporting():
         print(format_summary(summary))
         return summary
 
-    check_settings() >> ingest() >> dbt_build() >> run_summary()
+    bodies = list_bodies()
+    gates = gate.expand(body=bodies)
+    exports = export.expand(body=bodies)
+    check_settings() >> ingest() >> dbt_build() >> bodies
+    gates >> exports >> refresh_ledger_marts() >> run_summary()
 
 
 cme_daily_reporting()

@@ -39,8 +39,14 @@ class RunContext:
 
 
 def check_settings(ctx: RunContext) -> dict:
-    """Fail fast, naming the setting, before anything is written."""
+    """Fail fast, naming the setting, before anything is written.
+
+    Also forgets this date's earlier gate results, so no export can act on a
+    gate that did not run in this run.
+    """
     settings = ctx.settings()
+    for stale in (ctx.out / "gates").glob(f"*/{ctx.run_date.isoformat()}.json"):
+        stale.unlink()
     return {"accreditor": settings.accreditor, "timezone": settings.timezone}
 
 
@@ -51,11 +57,41 @@ def ingest(ctx: RunContext, load_id: str) -> dict:
     return report.to_dict()
 
 
-def build(ctx: RunContext, full_refresh: bool = False) -> dict:
+def build(ctx: RunContext, full_refresh: bool = False, select: str | None = None) -> dict:
     from cme.dbt_runner import dbt_build
 
     return dbt_build(ctx.warehouse, ctx.run_date.isoformat(), ctx.settings(), ctx.out / "dbt",
-                     full_refresh=full_refresh)
+                     full_refresh=full_refresh, select=select)
+
+
+def list_bodies(ctx: RunContext) -> list[str]:
+    """The bodies this provider reports to (PARS or JA-PARS by accreditor, and the rest)."""
+    from cme.bodies import active_bodies
+
+    return [b.name for b in active_bodies(ctx.settings())]
+
+
+def gate(ctx: RunContext, body: str) -> dict:
+    from cme.bodies import all_bodies
+    from cme.gates import run_gate
+
+    result = run_gate(ctx.warehouse, all_bodies()[body], ctx.run_date, ctx.out, ctx.settings())
+    # held record keys stay in the gate file; XCom carries counts only
+    return {"body": body, "records_due": result.records_due, "held": len(result.held),
+            "stopped": result.stopped}
+
+
+def export(ctx: RunContext, body: str) -> dict:
+    from cme.bodies import all_bodies
+    from cme.export import export_body
+
+    return export_body(ctx.warehouse, all_bodies()[body], ctx.run_date, ctx.out,
+                       ctx.settings()).to_dict()
+
+
+def refresh_after_export(ctx: RunContext) -> dict:
+    """Rebuild what reads the ledger, so marts and the queue show what was just written."""
+    return build(ctx, select="source:ledger+")
 
 
 def summarize(ctx: RunContext) -> dict:

@@ -50,6 +50,16 @@ def build_summary(warehouse: Path, run_date: date, out_dir: Path) -> dict:
             "credits_awarded_by_type": {t: float(c) for t, c in con.execute(
                 "select credit_type, sum(credits_awarded) from fct_credit_awards "
                 "group by 1 order by 1").fetchall()},
+            "bodies": _bodies(con, run_date, Path(out_dir)),
+            "exceptions_opened": dict(con.execute(
+                "select reason_code, count(*) from fct_compliance_exceptions "
+                "where first_seen_on = ? group by 1 order by 2 desc, 1", [run_date]).fetchall()),
+            "exceptions_closed": dict(con.execute(
+                "select reason_code, count(*) from fct_compliance_exceptions "
+                "where closed_on = ? group by 1 order by 2 desc, 1", [run_date]).fetchall()),
+            "exceptions_open": dict(con.execute(
+                "select severity, count(*) from fct_compliance_exceptions where status = 'open' "
+                "group by 1 order by 1").fetchall()),
         }
     reports = private_dir(Path(out_dir) / "reports")
     summary["warehouse"] = str(Path(warehouse).resolve())
@@ -58,6 +68,24 @@ def build_summary(warehouse: Path, run_date: date, out_dir: Path) -> dict:
     path.write_text(json.dumps(summary, indent=2))
     make_private(path)
     return summary
+
+
+def _bodies(con, run_date: date, out_dir: Path) -> dict:
+    """Per body: records due, written this date, held back, late, and a stopped batch's reasons."""
+    bodies = {}
+    for gate_file in sorted(out_dir.glob(f"gates/*/{run_date.isoformat()}.json")):
+        gate = json.loads(gate_file.read_text())
+        body = gate["body"]
+        written = con.execute(
+            "select count(distinct record_key || record_action || record_hash) "
+            "from ledger.submission_events where body = ? and event = 'written' and run_date = ?",
+            [body, run_date]).fetchone()[0]
+        late = con.execute(
+            "select count(*) from fct_compliance_exceptions where body = ? and reason_code = 'LATE' "
+            "and (status = 'open' or closed_on = ?)", [body, run_date]).fetchone()[0]
+        bodies[body] = {"records_due": gate["records_due"], "written": written,
+                        "held_back": len(gate["held"]), "late": late, "stopped": gate["stopped"]}
+    return bodies
 
 
 def format_summary(summary: dict) -> str:
@@ -76,6 +104,15 @@ def format_summary(summary: dict) -> str:
     if summary["decisions_this_run"]:
         lines.append("  decisions: " + ", ".join(
             f"{reason} {n}" for reason, n in summary["decisions_this_run"].items()))
+    for body, b in summary.get("bodies", {}).items():
+        state = "STOPPED: " + "; ".join(b["stopped"]) if b["stopped"] else "ok"
+        lines.append(f"  {body}: due {b['records_due']}, written {b['written']}, "
+                     f"held back {b['held_back']}, late {b['late']} ({state})")
+    if "exceptions_open" in summary:
+        opened = sum(summary["exceptions_opened"].values())
+        closed = sum(summary["exceptions_closed"].values())
+        open_now = ", ".join(f"{n} {sev}" for sev, n in summary["exceptions_open"].items()) or "none"
+        lines.append(f"  exceptions: {opened} opened, {closed} closed, open now {open_now}")
     lines.append(f"  warehouse: {summary['warehouse']}")
     lines.append(f"  report:    {summary['report']}")
     return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""What every reporting body module provides, and the file helpers they share."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from cme.settings import ProviderSettings
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a body's format: its name as the body spells it (seed body_fields)."""
+    position: int
+    part: str
+    name: str
+    source: str
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    path: Path
+    record_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Body:
+    """A reporting body: its mart, its gate queries and its file format.
+
+    `gate_sql` selects the records due to go (the frame the record suite checks);
+    `batch_sql` returns one row of totals the batch suite reconciles. Both take
+    the body name as their only parameter.
+    """
+    name: str
+    mart: str
+    suite: str
+    gate_sql: str
+    batch_sql: str
+    write: Callable[[list[dict], list[Field], Path, str, ProviderSettings], list[OutputFile]]
+    is_active: Callable[[ProviderSettings], bool] = lambda settings: True
+
+
+def write_atomically(path: Path, data: bytes) -> str:
+    """Write `data` to `path` so that readers see the old file or the whole new one.
+
+    Returns the SHA-256 of the bytes written. The file is readable by its owner only.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def text(value) -> str:
+    """A record value as the body reads it: blank for missing, decimals without noise."""
+    if value is None:
+        return ""
+    return str(value)

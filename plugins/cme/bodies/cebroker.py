@@ -1,0 +1,105 @@
+"""CE Broker: roster XML (rosters/roster/attendees/attendee), one roster per
+course and completion date, files split to stay under the size limit.
+
+The upload key is a credential: it is added at send time, never written here.
+"""
+from __future__ import annotations
+
+from itertools import groupby
+from pathlib import Path
+
+from lxml import etree
+
+from cme.bodies.base import Body, Field, OutputFile, text, write_atomically
+from cme.settings import ProviderSettings
+
+GATE_SQL = """
+select
+    r.record_key, r.record_action, r.provider_number, r.course_number, r.completion_date,
+    r.license_profession, r.license_number, r.state, r.first_name, r.last_name, r.credit_hours,
+    r.due_on, array_to_string(r.error_codes, ',') as open_errors,
+    round(r.credit_hours / t.step, 6) = floor(round(r.credit_hours / t.step, 6)) as hours_on_step,
+    r.record_hash
+from main.fct_cebroker_records as r
+cross join (select min(step) as step from intermediate.int_credit_types_configured where body = $body) as t
+where r.submission_state = 'pending'
+order by r.course_number, r.completion_date, r.record_key
+"""
+
+BATCH_SQL = """
+with records as (select * from main.fct_cebroker_records),
+licensed as (
+    select distinct i.person_id, p.profession
+    from main.dim_people as p
+    inner join intermediate.int_person_identifiers_collected as i using (person_id)
+    inner join reference.profession_licenses as pl
+        on pl.profession = p.profession and pl.license_profession = i.license_profession
+    where i.identifier_kind = 'license' and i.state in (select unnest(string_split($states, ',')))
+),
+awards as (
+    select a.* from main.fct_credit_awards as a semi join licensed using (person_id)
+    where a.body = $body
+)
+select
+    (select count(*) from awards as a
+     where not exists (select 1 from records as r where r.person_id = a.person_id
+                       and r.activity_id = a.activity_id and r.completed_on = a.completed_on))
+        as uncovered_awards,
+    (select count(*) - count(distinct record_key) from records) as duplicate_keys,
+    coalesce((select bool_and(coalesce(provider_number, '') <> '') from records), true)
+        as provider_number_set
+"""
+
+SCHEMA = Path(__file__).with_name("schemas") / "cebroker_roster.xsd"
+MAX_FILE_BYTES = 16 * 1024 * 1024  # CE Broker's limit per upload
+
+
+def _roster(records: list[dict], fields: list[Field]) -> etree._Element:
+    roster = etree.Element("roster")
+    first = records[0]
+    for f in fields:
+        if f.part == "roster":
+            etree.SubElement(roster, f.name).text = text(first.get(f.source))
+    attendees = etree.SubElement(roster, "attendees")
+    for record in records:
+        attendee = etree.SubElement(attendees, "attendee")
+        for f in fields:
+            if f.part == "attendee":
+                etree.SubElement(attendee, f.name).text = text(record.get(f.source))
+    return roster
+
+
+def _document(rosters: list[etree._Element], settings: ProviderSettings) -> bytes:
+    root = etree.Element("rosters", id_parent_provider=settings.cebroker_provider_tracking_number
+                         .removeprefix("50-"))
+    root.extend(rosters)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def write_rosters(records: list[dict], fields: list[Field], folder: Path, batch_id: str,
+                  settings: ProviderSettings, max_bytes: int = MAX_FILE_BYTES) -> list[OutputFile]:
+    """One roster per (course, completion date); a new file before one would pass max_bytes."""
+    groups = [list(g) for _, g in groupby(records, key=lambda r: (r["course_number"], r["completion_date"]))]
+    chunks: list[list[list[dict]]] = [[]]
+    for group in groups:
+        # a roster larger than the limit on its own is split by attendees
+        pieces = [group]
+        while len(_document([_roster(pieces[-1], fields)], settings)) > max_bytes and len(pieces[-1]) > 1:
+            last = pieces.pop()
+            pieces += [last[: len(last) // 2], last[len(last) // 2:]]
+        for piece in pieces:
+            candidate = chunks[-1] + [piece]
+            if chunks[-1] and len(_document([_roster(p, fields) for p in candidate], settings)) > max_bytes:
+                chunks.append([piece])
+            else:
+                chunks[-1] = candidate
+    outputs = []
+    for n, chunk in enumerate(c for c in chunks if c):
+        data = _document([_roster(p, fields) for p in chunk], settings)
+        path = folder / f"{batch_id}-{n + 1:02d}.xml"
+        write_atomically(path, data)
+        outputs.append(OutputFile(path, tuple(r["record_key"] for p in chunk for r in p)))
+    return outputs
+
+
+BODIES = [Body("CE_BROKER", "fct_cebroker_records", "cebroker", GATE_SQL, BATCH_SQL, write_rosters)]

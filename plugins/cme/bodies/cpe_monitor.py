@@ -1,0 +1,60 @@
+"""CPE Monitor: one SubmitCPEActivityJSON-style request per record, plus a batch
+file of the same records for manual upload. Credentials are added at send time."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from cme.bodies.base import Body, Field, OutputFile, text, write_atomically
+from cme.settings import ProviderSettings
+
+GATE_SQL = """
+select
+    r.record_key, r.record_action, r.provider_number, r.epid, r.date_of_birth, r.uan,
+    r.participation_date, r.action, r.contact_hours, r.due_on, r.window_closes_on,
+    array_to_string(r.error_codes, ',') as open_errors,
+    round(r.contact_hours / t.step, 6) = floor(round(r.contact_hours / t.step, 6)) as hours_on_step,
+    r.record_hash
+from main.fct_cpe_monitor_records as r
+cross join (select min(step) as step from intermediate.int_credit_types_configured where body = $body) as t
+where r.submission_state = 'pending'
+order by r.record_key
+"""
+
+BATCH_SQL = """
+with records as (select * from main.fct_cpe_monitor_records)
+select
+    coalesce((select sum(contact_hours) from records), 0) as contact_hours_in_records,
+    coalesce((select sum(credits_awarded) from main.fct_credit_awards where body = $body), 0)
+        as contact_hours_awarded,
+    (select count(*) - count(distinct record_key) from records) as duplicate_keys,
+    coalesce((select bool_and(coalesce(provider_number, '') <> '') from records), true)
+        as provider_number_set
+"""
+
+
+def _value(value):
+    return str(value) if isinstance(value, Decimal) else text(value)
+
+
+def write_requests(records: list[dict], fields: list[Field], folder: Path, batch_id: str,
+                   settings: ProviderSettings) -> list[OutputFile]:
+    requests = [{f.name: _value(r.get(f.source)) for f in fields} for r in records]
+    keys = tuple(r["record_key"] for r in records)
+    lines = "".join(json.dumps(q, sort_keys=False) + "\n" for q in requests).encode()
+    request_path = folder / f"{batch_id}-requests.jsonl"
+    write_atomically(request_path, lines)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([f.name for f in fields])
+    writer.writerows([[q[f.name] for f in fields] for q in requests])
+    batch_path = folder / f"{batch_id}-batch.csv"
+    write_atomically(batch_path, buffer.getvalue().encode())
+    return [OutputFile(request_path, keys), OutputFile(batch_path, ())]
+
+
+BODIES = [Body("CPE_MONITOR", "fct_cpe_monitor_records", "cpe_monitor", GATE_SQL, BATCH_SQL,
+               write_requests)]

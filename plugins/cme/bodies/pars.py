@@ -1,0 +1,82 @@
+"""ACCME PARS and JA-PARS: the Excel learner template, one row per record (Add or Delete)."""
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from pathlib import Path
+
+from openpyxl import Workbook
+
+from cme.bodies.base import Body, Field, OutputFile, write_atomically
+from cme.settings import ProviderSettings
+
+GATE_SQL = """
+with step as (select step from intermediate.int_credit_types_configured where credit_type = 'AMA_PRA_1'),
+maxima as (
+    select person_id, activity_id, completed_on, sum(max_credits) as max_cme_credits
+    from main.fct_credit_awards where credit_type = 'AMA_PRA_1' group by all
+)
+select
+    r.record_key, r.record_action, r.accme_activity_id, r.completion_date, r.first_name,
+    r.last_name, r.date_of_birth, r.licensing_state, r.licensing_id_or_npi, r.cme_credits,
+    r.ipce_credits, r.board, r.board_id, r.total_board_credits, r.credit_type_1, r.credits_1,
+    r.credit_type_2, r.credits_2, r.credit_type_3, r.credits_3, r.due_on,
+    array_to_string(r.error_codes, ',') as open_errors,
+    round(r.cme_credits / step.step, 6) = floor(round(r.cme_credits / step.step, 6)) as cme_on_step,
+    coalesce(maxima.max_cme_credits, 0) as max_cme_credits,
+    r.record_hash
+from main.fct_pars_records as r
+cross join step
+left join maxima using (person_id, activity_id, completed_on)
+where r.submission_state = 'pending' and r.body = $body
+order by r.record_action desc, r.record_key
+"""
+
+BATCH_SQL = """
+with awards as (
+    select * from main.fct_credit_awards
+    where credit_type = 'AMA_PRA_1' or is_moc or (credit_type = 'IPCE' and $body = 'JA_PARS')
+),
+expected as (
+    select sum(greatest(boards, 1)) as n from (
+        select count(distinct moc_board) as boards from awards group by person_id, activity_id, completed_on)
+),
+records as (select * from main.fct_pars_records where body = $body and record_action = 'Add')
+select
+    (select count(*) from records) as add_records,
+    coalesce((select n from expected), 0) as expected_records,
+    coalesce((select sum(cme_credits) from records), 0) as cme_credits_in_records,
+    coalesce((select sum(credits_awarded) from awards where credit_type = 'AMA_PRA_1'), 0) as cme_credits_awarded,
+    (select count(*) - count(distinct record_key || record_action) from main.fct_pars_records where body = $body)
+        as duplicate_keys
+"""
+
+
+def _cell(value):
+    # Credits as numbers, everything else (dates already MM/DD/YYYY, ids) as text.
+    if isinstance(value, Decimal):
+        return float(value)
+    return "" if value is None else value
+
+
+def write_template(records: list[dict], fields: list[Field], folder: Path, batch_id: str,
+                   settings: ProviderSettings) -> list[OutputFile]:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Learners"
+    sheet.append([f.name for f in fields])
+    for record in records:
+        sheet.append([_cell(record.get(f.source)) for f in fields])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    path = folder / f"{batch_id}.xlsx"
+    write_atomically(path, buffer.getvalue())
+    return [OutputFile(path, tuple(r["record_key"] for r in records))]
+
+
+BODIES = [
+    Body("ACCME_PARS", "fct_pars_records", "pars", GATE_SQL, BATCH_SQL, write_template,
+         is_active=lambda s: s.accreditor == "ACCME"),
+    Body("JA_PARS", "fct_pars_records", "pars", GATE_SQL, BATCH_SQL, write_template,
+         is_active=lambda s: s.accreditor == "JA"),
+]

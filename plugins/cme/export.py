@@ -1,0 +1,148 @@
+"""Write one body's submission for a run and record it in the ledger.
+
+Order, so a crash at any point loses and duplicates nothing:
+1. ledger `prepared` for every record of the batch (with its payload);
+2. each file written atomically, then the manifest (record count, SHA-256);
+3. ledger `written` for every record.
+A batch left `prepared` by a crash is finished on the next run if its manifest
+and files are whole, else its partial files are removed and it is `abandoned`,
+so its records are due again. A record already written is never written again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+from cme.bodies.base import Body, Field, sha256_file, write_atomically
+from cme.gates import gate_path
+from cme.ledger import LedgerRecord, append, ensure_ledger, next_batch_id, open_batches
+from cme.settings import ProviderSettings
+from cme.warehouse import connect, make_private, private_dir
+
+log = logging.getLogger(__name__)
+
+
+class GateMissing(RuntimeError):
+    """The body's gate did not run (or failed) this run: nothing may leave."""
+
+
+@dataclass
+class ExportResult:
+    body: str
+    run_date: str
+    status: str  # written | nothing_due | stopped
+    records_written: int = 0
+    records_held: int = 0
+    files: list[str] = field(default_factory=list)
+    stopped_because: list[str] = field(default_factory=list)
+    recovered_batches: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def submission_dir(out: Path, body: str, run_date: date) -> Path:
+    return Path(out) / "submissions" / body / run_date.isoformat()
+
+
+def _fields(con, body: str) -> list[Field]:
+    rows = con.execute("select position, part, field_name, source_column from reference.body_fields "
+                       "where body = ? order by position", [body]).fetchall()
+    return [Field(*r) for r in rows]
+
+
+def _recover(con, body: Body, out: Path) -> list[str]:
+    """Finish or abandon batches a crash left between `prepared` and `written`."""
+    done = []
+    for batch_id in open_batches(con, body.name):
+        records = [LedgerRecord(k, a, h, {}) for k, a, h in con.execute(
+            "select record_key, record_action, record_hash from ledger.submission_events "
+            "where batch_id = ? and event = 'prepared'", [batch_id]).fetchall()]
+        run_date = con.execute("select min(run_date) from ledger.submission_events where batch_id = ?",
+                               [batch_id]).fetchone()[0]
+        folder = submission_dir(out, body.name, run_date)
+        manifest_path = folder / f"{batch_id}.manifest.json"
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+        whole = manifest is not None and all(
+            (folder / f["name"]).exists() and sha256_file(folder / f["name"]) == f["sha256"]
+            for f in manifest["files"])
+        if whole:
+            for f in manifest["files"]:
+                keys = set(f["record_keys"])
+                append(con, batch_id=batch_id, body=body.name, event="written", run_date=run_date,
+                       records=[r for r in records if r.record_key in keys], file_name=f["name"],
+                       file_sha256=f["sha256"], transport="file")
+        else:
+            for partial in folder.glob(f"{batch_id}*"):
+                partial.unlink()
+            shutil.rmtree(folder / f".{batch_id}.tmp", ignore_errors=True)
+            append(con, batch_id=batch_id, body=body.name, event="abandoned", run_date=run_date,
+                   records=records)
+        done.append(batch_id)
+    return done
+
+
+def export_body(warehouse: Path, body: Body, run_date: date, out: Path,
+                settings: ProviderSettings) -> ExportResult:
+    gate_file = gate_path(out, body.name, run_date)
+    if not gate_file.exists():
+        raise GateMissing(f"{body.name}: no gate result for {run_date}; nothing is sent ungated")
+    gate = json.loads(gate_file.read_text())
+    result = ExportResult(body.name, run_date.isoformat(), "nothing_due",
+                          records_held=len(gate["held"]))
+    with connect(Path(warehouse)) as con:
+        ensure_ledger(con)
+        result.recovered_batches = _recover(con, body, out)
+        if gate["stopped"]:
+            result.status, result.stopped_because = "stopped", gate["stopped"]
+            return result
+        fields = _fields(con, body.name)
+        columns = sorted({f.source for f in fields} | {"record_key", "record_action", "record_hash"})
+        frame = con.execute(
+            f"select {', '.join(columns)} from main.{body.mart} "
+            "where submission_state = 'pending' and body = ? "
+            "order by record_action desc, record_key", [body.name]).df().astype(object)
+        frame = frame.where(frame.notna(), None)
+        records = [r for r in frame.to_dict("records") if r["record_key"] not in gate["held"]]
+        if not records:
+            return result
+        batch_id = next_batch_id(con, body.name, run_date)
+        ledger_records = [LedgerRecord(r["record_key"], r["record_action"], r["record_hash"],
+                                       {f.source: r.get(f.source) for f in fields})
+                          for r in records]
+        append(con, batch_id=batch_id, body=body.name, event="prepared", run_date=run_date,
+               records=ledger_records)
+        folder = private_dir(submission_dir(out, body.name, run_date))
+        staging = private_dir(folder / f".{batch_id}.tmp")
+        outputs = body.write(sorted(records, key=_write_order), fields, staging, batch_id, settings)
+        manifest = {"batch_id": batch_id, "body": body.name, "run_date": run_date.isoformat(),
+                    "record_count": len(records), "files": []}
+        for output in outputs:
+            final = folder / output.path.name
+            shutil.move(output.path, final)  # same filesystem: an atomic rename
+            manifest["files"].append({"name": final.name, "sha256": sha256_file(final),
+                                      "record_keys": list(output.record_keys)})
+        staging.rmdir()
+        write_atomically(folder / f"{batch_id}.manifest.json",
+                         json.dumps(manifest, indent=2).encode())
+        for f in manifest["files"]:
+            keys = set(f["record_keys"])
+            append(con, batch_id=batch_id, body=body.name, event="written", run_date=run_date,
+                   records=[r for r in ledger_records if r.record_key in keys],
+                   file_name=f["name"], file_sha256=f["sha256"], transport="file")
+        result.status, result.records_written = "written", len(records)
+        result.files = [f["name"] for f in manifest["files"]]
+    log.info("export %s %s: %s, %d written, %d held", body.name, run_date, result.status,
+             result.records_written, result.records_held)
+    return result
+
+
+def _write_order(record: dict) -> tuple:
+    # Deletes before Adds (a PARS correction withdraws the old version first);
+    # CE Broker rosters group by course and date.
+    return (record["record_action"] != "Delete", str(record.get("course_number") or ""),
+            str(record.get("completion_date") or ""), record["record_key"])
