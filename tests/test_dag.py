@@ -26,9 +26,14 @@ def test_dagbag_imports_without_errors(dagbag):
 def test_daily_dag_runs_one_task_at_a_time_in_stage_order(dagbag):
     dag = dagbag.dags["cme_daily_reporting"]
     assert dag.max_active_tasks == 1 and dag.max_active_runs == 1  # one DuckDB writer
-    order = ["check_settings", "ingest", "dbt_build", "run_summary"]
+    order = ["check_settings", "ingest", "dbt_build", "list_bodies", "gate", "export",
+             "refresh_ledger_marts", "run_summary"]
     for upstream, downstream in zip(order, order[1:]):
-        assert downstream in dag.get_task(upstream).downstream_task_ids
+        assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
+    # exports run once every gate is done, whatever their outcome: each export reads
+    # only its own body's gate result, so one body's failure cannot block another
+    assert dag.get_task("export").trigger_rule == "all_done"
+    assert dag.get_task("run_summary").trigger_rule == "all_done"
     assert dag.get_task("check_settings").retries == 0  # a bad setting is not retried
     assert dag.get_task("ingest").retries == 2
     assert {"cme", "compliance"} <= set(dag.tags)

@@ -144,7 +144,7 @@ def test_the_run_summary_reports_what_happened(pipeline_run):
 
 
 def test_dbt_unit_tests_and_data_tests_ran_in_the_build(pipeline_run):
-    results = json.loads((pipeline_run.out / "dbt" / "target" / "run_results.json").read_text())
+    results = json.loads((pipeline_run.out / "dbt" / "run_results_build.json").read_text())
     by_kind: dict[str, set] = {}
     for r in results["results"]:
         by_kind.setdefault(r["unique_id"].split(".")[0], set()).add(r["status"])

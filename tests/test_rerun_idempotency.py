@@ -34,22 +34,34 @@ def rerun(pipeline_run, day):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_running_the_same_day_again_leaves_every_table_unchanged(pipeline_run):
+def submission_files(out) -> dict[str, str]:
+    import hashlib
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (out / "submissions").rglob("*") if p.is_file()}
+
+
+def test_running_the_same_day_again_leaves_every_table_and_file_unchanged(pipeline_run):
     before = snapshot(pipeline_run.warehouse)
+    files_before = submission_files(pipeline_run.out)
     assert before["main.fct_credit_decisions"] and before["raw.learners"]
+    assert before["ledger.submission_events"] and files_before
     rerun(pipeline_run, DAYS[-1])
     after = snapshot(pipeline_run.warehouse)
     assert after.keys() == before.keys()
     changed = [t for t in before if before[t] != after[t]]
-    assert changed == []
+    assert changed == []  # the ledger included: no new submission row
+    assert submission_files(pipeline_run.out) == files_before
 
 
 def test_rerunning_an_older_day_rolls_nothing_back(pipeline_run):
-    before = snapshot(pipeline_run.warehouse, drop_columns=("decided_on",))
+    # last_seen_on moves to the re-run date by design; everything else must hold
+    before = snapshot(pipeline_run.warehouse, drop_columns=("decided_on", "last_seen_on"))
+    files_before = submission_files(pipeline_run.out)
     rerun(pipeline_run, DAYS[0])
-    after = snapshot(pipeline_run.warehouse, drop_columns=("decided_on",))
+    after = snapshot(pipeline_run.warehouse, drop_columns=("decided_on", "last_seen_on"))
     changed = [t for t in before if before[t] != after[t]]
     assert changed == []
+    assert submission_files(pipeline_run.out) == files_before
 
 
 def test_incremental_facts_equal_a_full_rebuild(pipeline_run):

@@ -32,8 +32,12 @@ def _dbt_executable() -> str:
 
 
 def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_dir: Path,
-              full_refresh: bool = False, select: str | None = None) -> dict:
-    """Build the project against `warehouse` for `run_date`. Returns counts by status."""
+              full_refresh: bool = False, select: str | None = None, label: str = "build") -> dict:
+    """Build the project against `warehouse` for `run_date`. Returns counts by status.
+
+    Each invocation's results are kept as `run_results_<label>.json`, since dbt
+    overwrites target/run_results.json on every call.
+    """
     work_dir = private_dir(Path(work_dir))
     dbt_vars = {"run_date": run_date, **settings.dbt_vars()}
     cmd = [_dbt_executable(), "build", "--project-dir", str(DBT_PROJECT_DIR),
@@ -49,6 +53,8 @@ def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_d
     log.info("dbt build output:\n%s", proc.stdout[-20000:])
     results_path = work_dir / "target" / "run_results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {"results": []}
+    if results_path.exists():
+        (work_dir / f"run_results_{label}.json").write_text(results_path.read_text())
     counts: dict[str, int] = {}
     failures = []
     for r in results["results"]:

@@ -57,11 +57,12 @@ def ingest(ctx: RunContext, load_id: str) -> dict:
     return report.to_dict()
 
 
-def build(ctx: RunContext, full_refresh: bool = False, select: str | None = None) -> dict:
+def build(ctx: RunContext, full_refresh: bool = False, select: str | None = None,
+          label: str = "build") -> dict:
     from cme.dbt_runner import dbt_build
 
     return dbt_build(ctx.warehouse, ctx.run_date.isoformat(), ctx.settings(), ctx.out / "dbt",
-                     full_refresh=full_refresh, select=select)
+                     full_refresh=full_refresh, select=select, label=label)
 
 
 def list_bodies(ctx: RunContext) -> list[str]:
@@ -91,7 +92,7 @@ def export(ctx: RunContext, body: str) -> dict:
 
 def refresh_after_export(ctx: RunContext) -> dict:
     """Rebuild what reads the ledger, so marts and the queue show what was just written."""
-    return build(ctx, select="source:ledger+")
+    return build(ctx, select="source:ledger+", label="ledger_refresh")
 
 
 def summarize(ctx: RunContext) -> dict:

@@ -1,6 +1,6 @@
 {# Every problem open as of this run, from every source (rules section 7).
-   Record-level problems concern records not yet sent; LATE and WINDOW_CLOSED
-   are judged against the run date. exception_id is a hash of body, reason and
+   Record-level problems (the marts' error_codes, WINDOW_CLOSED among them)
+   concern records not yet sent; LATE is judged against the run date. exception_id is a hash of body, reason and
    subject, so the same problem keeps its id across runs. #}
 with pars as (select * from {{ ref('fct_pars_records') }}),
 cebroker as (select * from {{ ref('fct_cebroker_records') }}),
@@ -23,9 +23,14 @@ records as (
 pending as (select * from records where submission_state = 'pending'),
 
 record_errors as (
-    select body, unnest(error_codes) as reason_code, 'error' as severity, record_key as subject_key,
-           person_id, activity_id, record_key, due_on, cast(null as varchar) as detail
+    select pending.body, codes.code as reason_code, 'error' as severity,
+           pending.record_key as subject_key, pending.person_id, pending.activity_id,
+           pending.record_key, pending.due_on,
+           case when codes.code = 'WINDOW_CLOSED'
+                then 'the body accepts nothing after ' || strftime(pending.window_closes_on, '%m/%d/%Y')
+           end as detail
     from pending
+    cross join unnest(pending.error_codes) as codes(code)
 ),
 
 deadlines as (
@@ -35,11 +40,6 @@ deadlines as (
     from pending
     where {{ run_date() }} > due_on
       and (window_closes_on is null or {{ run_date() }} <= window_closes_on)
-    union all
-    select body, 'WINDOW_CLOSED', 'error', record_key, person_id, activity_id, record_key, due_on,
-           'the body accepts nothing after ' || strftime(window_closes_on, '%m/%d/%Y')
-    from pending
-    where {{ run_date() }} > window_closes_on
 ),
 
 rejections as (

@@ -3,7 +3,8 @@
    code matches theirs (seed), with credit the catalog routes to CE Broker.
    CE Broker allows no edits or deletes: a record live there that no longer
    matches the data needs MANUAL_CORRECTION_REQUIRED, and is never re-sent. #}
-{% set payload_columns = ['provider_number', 'course_number', 'completion_date', 'license_profession',
+{# provider_number is a batch-level setting, not record content: not hashed #}
+{% set payload_columns = ['course_number', 'completion_date', 'license_profession',
     'license_number', 'state', 'first_name', 'last_name', 'credit_hours'] %}
 
 with awards as (select * from {{ ref('fct_credit_awards') }} where body = 'CE_BROKER'),

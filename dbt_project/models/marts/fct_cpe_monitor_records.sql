@@ -2,7 +2,8 @@
    pharmacist and technician credit. Nothing is accepted more than 60 days
    (setting) after participation, and there are no deletes: a record live at
    CPE Monitor that no longer matches needs MANUAL_CORRECTION_REQUIRED. #}
-{% set payload_columns = ['provider_number', 'epid', 'date_of_birth', 'uan', 'participation_date',
+{# provider_number is a batch-level setting, not record content: not hashed #}
+{% set payload_columns = ['epid', 'date_of_birth', 'uan', 'participation_date',
     'action', 'contact_hours'] %}
 
 with awards as (select * from {{ ref('fct_credit_awards') }} where body = 'CPE_MONITOR'),
@@ -39,6 +40,7 @@ current_records as (
             "case when people.birth_month_day is null then 'MISSING_DOB' end",
             "case when not regexp_full_match(per_uan.uan, '([0-9]{4}|JA[0-9]{7})-(0000|9999)-[0-9]{2}-[0-9]{3}-[LH][0-9]{2}-[PT]') then 'INVALID_UAN' end",
             "case when regexp_full_match(per_uan.uan, '([0-9]{4}|JA[0-9]{7})-(0000|9999)-[0-9]{2}-[0-9]{3}-[LH][0-9]{2}-[PT]') and right(per_uan.uan, 1) <> case people.profession when 'pharmacist' then 'P' when 'pharmacy_technician' then 'T' end then 'UAN_AUDIENCE_MISMATCH' end",
+            "case when " ~ run_date() ~ " > per_uan.completed_on + " ~ var('cpe_monitor_window_days') ~ " then 'WINDOW_CLOSED' end",
         ]) }} as error_codes
     from per_uan
     inner join people using (person_id)

@@ -87,12 +87,16 @@ def learners_day1() -> list[dict]:
         _learner("GL-PHYS-5", "Ed", "NoConsent", "physician", "1974-04-14", npi="", consent="N"),
         _learner("GL-PHYS-6", "Fay", "Brief", "physician", "1975-05-15", npi=""),
         _learner("GL-PHYS-7", "Gus", "Revoke", "physician", "1976-06-16", npi=""),
+        # No birth date yet: the PARS record waits (MISSING_DOB) until day 2 brings it.
+        _learner("GL-NODOB", "Hal", "Waits", "physician", "", npi="1555555550"),
     ]
 
 
 def learners_day2() -> list[dict]:
     return [
         _learner("GL-BAD-DOB", "Dana", "Late", "physician", "1970-11-24", npi="1245319599",
+                 upd="2026-01-06T09:00:00-06:00"),
+        _learner("GL-NODOB", "Hal", "Waits", "physician", "1969-06-30", npi="1555555550",
                  upd="2026-01-06T09:00:00-06:00"),
         # A new account that shares a Florida license with GL-NURSE-1: merged into her person.
         _learner("GL-NURSE-1B", "Nina", "Florence", "nurse", "1985-07-02"),
@@ -157,6 +161,7 @@ def completions_day1(s: date) -> list[dict]:
         # 5 minutes and nothing claimed rounds to zero
         _lms("GC-ZERO", "GL-PHYS-6", "GA-ENDURING", _ts(y, "10:00"), "5", "90", "Y", "", "Y"),
         _lms("GC-REV", "GL-PHYS-7", "GA-ENDURING", _ts(y, "10:00"), "60", "90", "Y", "1.0"),
+        _lms("GC-NODOB", "GL-NODOB", "GA-ENDURING", _ts(y, "11:30"), "60", "90", "Y", "1.0"),
     ]
 
 
