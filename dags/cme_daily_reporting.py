@@ -39,6 +39,18 @@ def _ctx():
     return RunContext.from_conf(run_date, params)
 
 
+def _deadline_alert(context) -> None:
+    """Callback: alert when anything passed its reporting window unsent this run."""
+    import json
+
+    from cme.pipeline import RunContext, alert_on_closed_windows
+
+    params = dict(context["params"])
+    ctx = RunContext.from_conf(params.get("run_date") or context["ds"], params)
+    report = ctx.out / "reports" / f"run_summary_{ctx.run_date.isoformat()}.json"
+    alert_on_closed_windows(ctx, json.loads(report.read_text()))
+
+
 @dag(
     dag_id="cme_daily_reporting",
     schedule="@daily",
@@ -111,7 +123,7 @@ def cme_daily_reporting():
 
         return refresh_after_export(_ctx())
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", on_success_callback=_deadline_alert)
     def run_summary() -> dict:
         from cme.pipeline import summarize
         from cme.summary import format_summary

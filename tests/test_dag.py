@@ -34,6 +34,8 @@ def test_daily_dag_runs_one_task_at_a_time_in_stage_order(dagbag):
     # only its own body's gate result, so one body's failure cannot block another
     assert dag.get_task("export").trigger_rule == "all_done"
     assert dag.get_task("run_summary").trigger_rule == "all_done"
+    # the deadline alert fires from the summary task once it knows what passed its window
+    assert dag.get_task("run_summary").on_success_callback
     assert dag.get_task("check_settings").retries == 0  # a bad setting is not retried
     assert dag.get_task("ingest").retries == 2
     assert {"cme", "compliance"} <= set(dag.tags)

@@ -27,6 +27,8 @@ def run_day(landing: Path, out: Path, day, settings: Path | None = None) -> dict
         pipeline.gate(ctx, body)
         results[body] = pipeline.export(ctx, body)
     pipeline.refresh_after_export(ctx)
+    results["summary"] = summary = pipeline.summarize(ctx)
+    results["alert"] = pipeline.alert_on_closed_windows(ctx, summary)
     return results
 
 
@@ -179,3 +181,11 @@ def test_exception_ids_are_stable_across_runs(con):
     row = con.execute("select first_seen_on, last_seen_on, status from fct_compliance_exceptions "
                       "where reason_code = 'IDENTITY_CONFLICT'").fetchall()
     assert row == [(scenario.D1, scenario.D3, "open")]
+
+
+def test_a_record_passing_its_window_unsent_raises_an_alert_once(scenario_run):
+    out, results, _ = scenario_run
+    alert = results[scenario.D1]["alert"]
+    assert alert is not None and json.loads(alert.read_text())["windows_closed_unsent"] == {"CPE_MONITOR": 1}
+    assert results[scenario.D1]["summary"]["windows_closed_unsent"] == {"CPE_MONITOR": 1}
+    assert results[scenario.D2]["alert"] is None  # already known: no new alarm

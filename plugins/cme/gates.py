@@ -98,6 +98,7 @@ def _validate(context, name: str, frame):
 def run_gate(warehouse: Path, body: Body, run_date: date, out: Path,
              settings: ProviderSettings) -> GateResult:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network here, and no telemetry
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 

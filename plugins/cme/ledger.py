@@ -11,7 +11,10 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-EVENTS = ("prepared", "written", "abandoned", "sent", "accepted", "rejected")
+# `sending` is written before a request leaves: a record whose latest event is
+# `sending` is in doubt (the process may have died with the request in flight),
+# and is looked up at the body before it is ever sent again.
+EVENTS = ("prepared", "written", "abandoned", "sending", "sent", "accepted", "rejected")
 
 DDL = """
 create schema if not exists ledger;
@@ -32,6 +35,7 @@ create table if not exists ledger.submission_events (
     event_at TIMESTAMPTZ not null,
     payload JSON
 );
+alter table ledger.submission_events add column if not exists body_reference VARCHAR;
 """
 
 
@@ -49,20 +53,22 @@ class LedgerRecord:
 
 def append(con, *, batch_id: str, body: str, records: list[LedgerRecord], event: str,
            run_date: date, file_name: str | None = None, file_sha256: str | None = None,
-           transport: str | None = None, messages: dict[str, str] | None = None) -> None:
+           transport: str | None = None, messages: dict[str, str] | None = None,
+           references: dict[str, str] | None = None) -> None:
     """Insert one event row per record, in one statement."""
     assert event in EVENTS, event
     now = datetime.now(timezone.utc)
-    messages = messages or {}
+    messages, references = messages or {}, references or {}
     rows = [(batch_id, body, r.record_key, r.record_action, r.record_hash, event,
-             messages.get(r.record_key), file_name, file_sha256, transport, run_date, now,
-             json.dumps(r.payload, default=str) if event == "prepared" else None)
+             messages.get(r.record_key) or None, file_name, file_sha256, transport, run_date, now,
+             json.dumps(r.payload, default=str) if event == "prepared" else None,
+             references.get(r.record_key))
             for r in records]
     if rows:
         con.executemany(
             "insert into ledger.submission_events (batch_id, body, record_key, record_action, "
-            "record_hash, event, message, file_name, file_sha256, transport, run_date, event_at, payload) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            "record_hash, event, message, file_name, file_sha256, transport, run_date, event_at, "
+            "payload, body_reference) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def open_batches(con, body: str) -> list[str]:

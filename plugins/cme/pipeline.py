@@ -83,11 +83,21 @@ def gate(ctx: RunContext, body: str) -> dict:
 
 
 def export(ctx: RunContext, body: str) -> dict:
+    """Write the body's new submission, then deliver what is written but not yet answered.
+
+    Delivery runs even when today's gate stopped the batch: records written on
+    earlier runs passed their own gate and are still owed to the body.
+    """
     from cme.bodies import all_bodies
+    from cme.delivery import deliver_body
     from cme.export import export_body
 
-    return export_body(ctx.warehouse, all_bodies()[body], ctx.run_date, ctx.out,
-                       ctx.settings()).to_dict()
+    settings = ctx.settings()
+    spec = all_bodies()[body]
+    written = export_body(ctx.warehouse, spec, ctx.run_date, ctx.out, settings).to_dict()
+    delivered = deliver_body(ctx.warehouse, spec, ctx.run_date, settings,
+                             timeout=settings.http_timeout_seconds).to_dict()
+    return {**written, "delivery": delivered}
 
 
 def refresh_after_export(ctx: RunContext) -> dict:
@@ -98,4 +108,32 @@ def refresh_after_export(ctx: RunContext) -> dict:
 def summarize(ctx: RunContext) -> dict:
     from cme.summary import build_summary
 
-    return build_summary(ctx.warehouse, ctx.run_date, ctx.out)
+    settings = ctx.settings()
+    return build_summary(ctx.warehouse, ctx.run_date, ctx.out, settings.deadline_alert_days,
+                         [b for b, t in settings.transport.items() if t == "http"])
+
+
+def alert_on_closed_windows(ctx: RunContext, summary: dict) -> Path | None:
+    """Raise the alarm when records passed their window unsent: an alert file and an
+    error in the log, and a POST to CME_ALERT_WEBHOOK when one is set. Counts only."""
+    import json
+    import logging
+    import os
+
+    closed = summary.get("windows_closed_unsent") or {}
+    if not closed:
+        return None
+    from cme.warehouse import make_private, private_dir
+
+    alert = {"run_date": ctx.run_date.isoformat(), "windows_closed_unsent": closed,
+             "message": "records passed their reporting window unsent: see fct_compliance_exceptions"}
+    path = private_dir(ctx.out / "alerts") / f"window_closed_{ctx.run_date.isoformat()}.json"
+    path.write_text(json.dumps(alert, indent=2))
+    make_private(path)
+    logging.getLogger(__name__).error("DEADLINE ALERT %s: %s", ctx.run_date, closed)
+    webhook = os.environ.get("CME_ALERT_WEBHOOK")
+    if webhook:
+        import httpx
+
+        httpx.post(webhook, json=alert, timeout=10)
+    return path

@@ -42,6 +42,9 @@ class ProviderSettings(BaseModel):
     disclosure_freshness_months: int = Field(12, ge=1, le=60)
     # ABP reports whole points unless this says otherwise (reference: [X]).
     abp_point_step: float = Field(1.0, gt=0, le=1)
+    # records due within this many days and not yet accepted are listed in the run summary
+    deadline_alert_days: int = Field(7, ge=0, le=90)
+    http_timeout_seconds: float = Field(10.0, gt=0, le=300)
     transport: dict[str, Literal["file", "http"]] = Field(
         default_factory=lambda: {body: "file" for body in BODIES}
     )

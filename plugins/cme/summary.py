@@ -12,7 +12,8 @@ from pathlib import Path
 from cme.warehouse import connect, make_private, private_dir
 
 
-def build_summary(warehouse: Path, run_date: date, out_dir: Path) -> dict:
+def build_summary(warehouse: Path, run_date: date, out_dir: Path, alert_days: int = 7,
+                  http_bodies: list[str] | None = None) -> dict:
     with connect(Path(warehouse), read_only=True) as con:
         def one(sql: str, params=()):
             return con.execute(sql, list(params)).fetchone()[0]
@@ -51,6 +52,7 @@ def build_summary(warehouse: Path, run_date: date, out_dir: Path) -> dict:
                 "select credit_type, sum(credits_awarded) from fct_credit_awards "
                 "group by 1 order by 1").fetchall()},
             "bodies": _bodies(con, run_date, Path(out_dir)),
+            **_deadlines(con, run_date, alert_days, http_bodies or []),
             "exceptions_opened": dict(con.execute(
                 "select reason_code, count(*) from fct_compliance_exceptions "
                 "where first_seen_on = ? group by 1 order by 2 desc, 1", [run_date]).fetchall()),
@@ -83,9 +85,34 @@ def _bodies(con, run_date: date, out_dir: Path) -> dict:
         late = con.execute(
             "select count(*) from fct_compliance_exceptions where body = ? and reason_code = 'LATE' "
             "and (status = 'open' or closed_on = ?)", [body, run_date]).fetchone()[0]
+        answers = dict(con.execute(
+            "select event, count(*) from ledger.submission_events where body = ? and run_date = ? "
+            "and event in ('accepted', 'rejected', 'sent') group by 1", [body, run_date]).fetchall())
         bodies[body] = {"records_due": gate["records_due"], "written": written,
-                        "held_back": len(gate["held"]), "late": late, "stopped": gate["stopped"]}
+                        "held_back": len(gate["held"]), "late": late, "stopped": gate["stopped"],
+                        "accepted": answers.get("accepted", 0), "rejected": answers.get("rejected", 0),
+                        "awaiting_answer": answers.get("sent", 0)}
     return bodies
+
+
+def _deadlines(con, run_date: date, days: int, http_bodies: list[str]) -> dict:
+    """Records due within `days` and not yet accepted; records whose window closed unsent.
+
+    For a body delivered by file drop, a written file is as far as it goes."""
+    due_soon = {}
+    done = "submission_state in ('accepted', 'superseded') or " \
+           "(submission_state = 'written' and not list_contains(?, body))"
+    for mart in ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records"):
+        for body, n, first_due in con.execute(
+                f"select body, count(*), min(due_on) from main.{mart} "
+                f"where record_action = 'Add' and not ({done}) "
+                "and due_on between ? and ? + ? group by 1",
+                [http_bodies, run_date, run_date, days]).fetchall():
+            due_soon[body] = {"records": n, "first_due_on": first_due.isoformat()}
+    closed = con.execute(
+        "select body, count(*) from fct_compliance_exceptions where reason_code = 'WINDOW_CLOSED' "
+        "and status = 'open' and first_seen_on = ? group by 1", [run_date]).fetchall()
+    return {"due_soon": due_soon, "windows_closed_unsent": dict(closed)}
 
 
 def format_summary(summary: dict) -> str:
@@ -107,7 +134,12 @@ def format_summary(summary: dict) -> str:
     for body, b in summary.get("bodies", {}).items():
         state = "STOPPED: " + "; ".join(b["stopped"]) if b["stopped"] else "ok"
         lines.append(f"  {body}: due {b['records_due']}, written {b['written']}, "
-                     f"held back {b['held_back']}, late {b['late']} ({state})")
+                     f"held back {b['held_back']}, late {b['late']}, accepted {b.get('accepted', 0)}, "
+                     f"rejected {b.get('rejected', 0)}, awaiting answer {b.get('awaiting_answer', 0)} ({state})")
+    for body, d in summary.get("due_soon", {}).items():
+        lines.append(f"  due soon: {body} {d['records']} record(s) not yet accepted, first due {d['first_due_on']}")
+    for body, n in summary.get("windows_closed_unsent", {}).items():
+        lines.append(f"  ALERT: {body}: {n} record(s) passed their window unsent")
     if "exceptions_open" in summary:
         opened = sum(summary["exceptions_opened"].values())
         closed = sum(summary["exceptions_closed"].values())

@@ -1,7 +1,8 @@
 {# Where each record stands at its body, from the ledger: one row per
    (body, record_key, record_hash), i.e. per version of a record's content.
-   A version is live at the body when its latest Add event is written, sent or
-   accepted and no Delete of it was written later. #}
+   A version is live at the body when its latest Add event is written, sending
+   (in flight or in doubt), sent (awaiting the body's answer) or accepted, and
+   no Delete of it was written later. #}
 with events as (select * from {{ ref('stg_ledger__submission_events') }}),
 
 latest as (
@@ -30,8 +31,8 @@ final as (
         adds.file_name,
         adds.payload,
         deletes.state as delete_state,
-        adds.state in ('written', 'sent', 'accepted')
-            and not coalesce(deletes.state in ('written', 'sent', 'accepted')
+        adds.state in ('written', 'sending', 'sent', 'accepted')
+            and not coalesce(deletes.state in ('written', 'sending', 'sent', 'accepted')
                              and deletes.last_event_id > adds.last_event_id, false) as is_live,
         adds.state = 'rejected' as is_rejected
     from latest as adds

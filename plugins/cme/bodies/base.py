@@ -41,6 +41,10 @@ class Body:
     batch_sql: str
     write: Callable[[list[dict], list[Field], Path, str, ProviderSettings], list[OutputFile]]
     is_active: Callable[[ProviderSettings], bool] = lambda settings: True
+    # HTTP delivery: a class taking (Connection, fields, settings, timeout) with
+    # send(records) -> {record_key: Answer}, lookup(record) -> Answer | None and
+    # poll(reference) -> Answer | None. Records are the ledger payloads plus record_key.
+    client: type | None = None
 
 
 def write_atomically(path: Path, data: bytes) -> str:

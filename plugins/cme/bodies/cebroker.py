@@ -102,4 +102,49 @@ def write_rosters(records: list[dict], fields: list[Field], folder: Path, batch_
     return outputs
 
 
-BODIES = [Body("CE_BROKER", "fct_cebroker_records", "cebroker", GATE_SQL, BATCH_SQL, write_rosters)]
+class CeBrokerClient:
+    """CE Broker XML web service: UploadXMLString with the roster in form field InXML.
+
+    The upload key (the connection's password) goes into the request only."""
+
+    def __init__(self, conn, fields, settings, timeout):
+        from cme.bodies.http_client import HttpClient
+
+        self.http = HttpClient(conn, fields, settings, timeout)
+
+    def send(self, records: list[dict]) -> dict:
+        from cme.transport import Answer
+
+        ordered = sorted(records, key=lambda r: (r["course_number"], r["completion_date"]))
+        rosters = [_roster(list(g), self.http.fields) for _, g in
+                   groupby(ordered, key=lambda r: (r["course_number"], r["completion_date"]))]
+        document = etree.fromstring(_document(rosters, self.http.settings))
+        document.set("upload_key", self.http.conn.password)
+        response = self.http.request("POST", "/UploadXMLString", data={
+            "InXML": etree.tostring(document).decode()})
+        receipt = etree.fromstring(response.content)
+        by_natural_key = {(r["course_number"], r["license_number"], r["completion_date"]): r["record_key"]
+                          for r in records}
+        answers = {}
+        for roster in receipt.iterfind("roster"):
+            for attendee in roster.iterfind("attendees/attendee"):
+                key = by_natural_key[(roster.findtext("id_course"), attendee.findtext("license"),
+                                      attendee.findtext("date_completed"))]
+                message = attendee.findtext("Message") or ""
+                answers[key] = Answer("rejected" if message else "accepted", message)
+        return answers
+
+    def lookup(self, record: dict):
+        from cme.transport import Answer
+
+        response = self.http.request("GET", "/GetAttendee", params={
+            "course": record["course_number"], "license": record["license_number"],
+            "date_completed": record["completion_date"]})
+        return Answer("accepted") if response.status_code == 200 else None
+
+    def poll(self, reference: str):
+        return None  # CE Broker answers in the receipt
+
+
+BODIES = [Body("CE_BROKER", "fct_cebroker_records", "cebroker", GATE_SQL, BATCH_SQL, write_rosters,
+               client=CeBrokerClient)]

@@ -56,5 +56,39 @@ def write_requests(records: list[dict], fields: list[Field], folder: Path, batch
     return [OutputFile(request_path, keys), OutputFile(batch_path, ())]
 
 
+class CpeMonitorClient:
+    """CPE Monitor: SubmitCPEActivityJSON per record, answering `status` or `error_message`."""
+
+    def __init__(self, conn, fields, settings, timeout):
+        from cme.bodies.http_client import HttpClient
+
+        self.http = HttpClient(conn, fields, settings, timeout)
+
+    def send(self, records: list[dict]) -> dict:
+        from cme.transport import Answer
+
+        answers = {}
+        for record in records:
+            params = {**self.http.named(record), "username": self.http.conn.login,
+                      "password": self.http.conn.password}
+            body = self.http.request("GET", "/SubmitCPEActivityJSON", params=params).json()
+            if body.get("status") == "Accepted":
+                answers[record["record_key"]] = Answer("accepted")
+            else:
+                answers[record["record_key"]] = Answer("rejected", body.get("error_message", "refused"))
+        return answers
+
+    def lookup(self, record: dict):
+        from cme.transport import Answer
+
+        named = self.http.named(record)
+        response = self.http.request("GET", "/GetCPEActivity", params={
+            k: named[k] for k in ("epid", "uan", "date_of_participation")})
+        return Answer("accepted") if response.status_code == 200 else None
+
+    def poll(self, reference: str):
+        return None  # CPE Monitor answers at once
+
+
 BODIES = [Body("CPE_MONITOR", "fct_cpe_monitor_records", "cpe_monitor", GATE_SQL, BATCH_SQL,
-               write_requests)]
+               write_requests, client=CpeMonitorClient)]

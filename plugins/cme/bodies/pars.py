@@ -74,9 +74,62 @@ def write_template(records: list[dict], fields: list[Field], folder: Path, batch
     return [OutputFile(path, tuple(r["record_key"] for r in records))]
 
 
+class ParsClient:
+    """PARS learner web service: SaveLearnerActivity per record; decisions arrive later."""
+
+    LOOKUP_FIELDS = ("Record Action", "ACCME Activity ID", "Completion Date", "Last Name",
+                     "Date of Birth", "Certifying Board")
+
+    def __init__(self, conn, fields, settings, timeout):
+        from cme.bodies.http_client import HttpClient
+
+        self.http = HttpClient(conn, fields, settings, timeout)
+
+    def send(self, records: list[dict]) -> dict:
+        from cme.transport import Answer
+
+        answers = {}
+        for record in records:
+            response = self.http.request("POST", "/SaveLearnerActivity", json={
+                "ProviderId": self.http.settings.accme_provider_id, "User": self.http.conn.login,
+                "Password": self.http.conn.password, "Record": self.http.named(record)})
+            body = response.json()
+            if body.get("Status") == "Received":
+                answers[record["record_key"]] = Answer("sent", "", body["CreditId"])
+            else:
+                answers[record["record_key"]] = Answer("rejected", body.get("Message", "refused"))
+        return answers
+
+    def _status(self, body: dict, reference: str | None):
+        from cme.transport import Answer
+
+        status = body.get("Status")
+        if status == "Accepted":
+            return Answer("accepted", "", reference)
+        if status == "Rejected":
+            return Answer("rejected", body.get("Message", ""), reference)
+        return Answer("sent", "", reference) if reference else None  # still pending
+
+    def lookup(self, record: dict):
+        named = self.http.named(record)
+        response = self.http.request("GET", "/GetLearnerStatusByLearner",
+                                     params={k: named.get(k, "") for k in self.LOOKUP_FIELDS})
+        if response.status_code == 404:
+            return None
+        body = response.json()
+        return self._status(body, body.get("CreditId"))
+
+    def poll(self, reference: str):
+        response = self.http.request("GET", "/GetLearnerStatusByCreditId", params={"CreditId": reference})
+        if response.status_code == 404:
+            return None
+        answer = self._status(response.json(), reference)
+        return answer if answer and answer.state != "sent" else None
+
+
 BODIES = [
     Body("ACCME_PARS", "fct_pars_records", "pars", GATE_SQL, BATCH_SQL, write_template,
-         is_active=lambda s: s.accreditor == "ACCME"),
+         is_active=lambda s: s.accreditor == "ACCME", client=ParsClient),
     Body("JA_PARS", "fct_pars_records", "pars", GATE_SQL, BATCH_SQL, write_template,
-         is_active=lambda s: s.accreditor == "JA"),
+         is_active=lambda s: s.accreditor == "JA", client=ParsClient),
 ]

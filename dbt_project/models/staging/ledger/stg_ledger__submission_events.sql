@@ -15,7 +15,8 @@ final as (
         transport,
         run_date,
         event_at,
-        payload
+        payload,
+        body_reference
     from source
 )
 

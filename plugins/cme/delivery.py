@@ -1,0 +1,195 @@
+"""Send written records to a body over HTTP, exactly once, and record its answers.
+
+For every request: the ledger first gets `sending` for its records (write-ahead),
+then the request goes, then the answers (`accepted`, `rejected` with the body's
+message, or `sent` with a reference when the decision comes later). A record
+whose latest event is `sending` is in doubt: a process died, or a request timed
+out, possibly after the body took it. It is never re-sent blind: the body is
+asked first (lookup by the record's natural fields), and only a record the body
+does not hold goes again. Transient failures are retried here a few times with
+backoff; after that the task fails and Airflow's own retries take over.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+from cme.bodies.base import Body, Field
+from cme.ledger import LedgerRecord, append, ensure_ledger
+from cme.settings import ProviderSettings
+from cme.transport import Answer, Connection, TransientError, resolve_connection
+from cme.warehouse import connect
+
+log = logging.getLogger(__name__)
+IN_TASK_ATTEMPTS = 4
+BACKOFF_SECONDS = 0.2
+
+OPEN_RECORDS_SQL = """
+with events as (select * from ledger.submission_events where body = $body),
+payloads as (
+    select batch_id, record_key, record_action, record_hash, payload
+    from events where event = 'prepared'
+),
+latest as (
+    select batch_id, record_key, record_action, record_hash,
+           arg_max(event, event_id) as state,
+           arg_max(body_reference, event_id) filter (where body_reference is not null) as reference
+    from events group by all
+)
+select latest.*, payloads.payload
+from latest inner join payloads using (batch_id, record_key, record_action, record_hash)
+where latest.state in ('written', 'sending', 'sent')
+order by latest.batch_id, latest.record_action desc, latest.record_key
+"""
+
+
+@dataclass
+class DeliveryResult:
+    body: str
+    run_date: str
+    transport: str
+    sent: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    awaiting_answer: int = 0
+    resolved_in_doubt: int = 0
+    retries: int = 0
+    messages: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Open:
+    batch_id: str
+    record: LedgerRecord
+    state: str
+    reference: str | None
+
+    @property
+    def payload(self) -> dict:
+        return {**self.record.payload, "record_key": self.record.record_key}
+
+
+class _CrashPoints:
+    """Fault injection for tests: CME_CRASH_AT=before_send:N or after_send:N kills the
+    process (as kill -9 would) at the N-th request of this run. Unset in production."""
+
+    def __init__(self):
+        spec = os.environ.get("CME_CRASH_AT", "")
+        self.point, _, n = spec.partition(":")
+        self.at = int(n) if n else 0
+        self.requests = 0
+
+    def check(self, point: str) -> None:
+        if self.point == point and self.requests == self.at:
+            os._exit(17)
+
+
+def deliver_body(warehouse: Path, body: Body, run_date: date, settings: ProviderSettings,
+                 conn: Connection | None = None, timeout: float = 2.0) -> DeliveryResult:
+    transport = settings.transport.get(body.name, "file")
+    result = DeliveryResult(body.name, run_date.isoformat(), transport)
+    if transport != "http":
+        return result  # the file drop is the delivery
+    conn = conn or resolve_connection(body.name)
+    crash = _CrashPoints()
+    with connect(Path(warehouse)) as con:
+        ensure_ledger(con)
+        fields = [Field(*r) for r in con.execute(
+            "select position, part, field_name, source_column from reference.body_fields "
+            "where body = ? order by position", [body.name]).fetchall()]
+        client = body.client(conn, fields, settings, timeout)
+        open_records = [
+            _Open(batch, LedgerRecord(key, action, hash_, json.loads(payload)), state, ref)
+            for batch, key, action, hash_, state, ref, payload
+            in con.execute(OPEN_RECORDS_SQL, {"body": body.name}).fetchall()]
+
+        def record_answers(items: list[_Open], answers: dict[str, Answer]) -> None:
+            for state in ("accepted", "rejected", "sent"):
+                chosen = [i for i in items if i.record.record_key in answers
+                          and answers[i.record.record_key].state == state]
+                for batch in {i.batch_id for i in chosen}:
+                    group = [i for i in chosen if i.batch_id == batch]
+                    append(con, batch_id=batch, body=body.name, event=state, run_date=run_date,
+                           records=[i.record for i in group], transport="http",
+                           messages={i.record.record_key: answers[i.record.record_key].message for i in group},
+                           references={i.record.record_key: answers[i.record.record_key].reference
+                                       for i in group if answers[i.record.record_key].reference})
+                setattr(result, state if state != "sent" else "awaiting_answer",
+                        getattr(result, state if state != "sent" else "awaiting_answer") + len(chosen))
+                for i in chosen:
+                    message = answers[i.record.record_key].message
+                    if message:
+                        result.messages[message] = result.messages.get(message, 0) + 1
+
+        def lookup_all(items: list[_Open]) -> list[_Open]:
+            """Ask the body about records in doubt, one by one, recording each answer at once;
+            return those it does not hold."""
+            missing = []
+            for item in items:
+                answer = _retrying(lambda: client.lookup(item.payload), result)
+                if answer:
+                    record_answers([item], {item.record.record_key: answer})
+                    result.resolved_in_doubt += 1
+                else:
+                    missing.append(item)
+            return missing
+
+        # 1. decisions that were still to come (PARS answers within 24 hours)
+        for item in [i for i in open_records if i.state == "sent" and i.reference]:
+            answer = _retrying(lambda: client.poll(item.reference), result)
+            if answer:
+                record_answers([item], {item.record.record_key: answer})
+        # 2. records in doubt are looked up before anything is sent again
+        to_send = [i for i in open_records if i.state == "written"]
+        to_send += lookup_all([i for i in open_records if i.state == "sending"])
+        # 3. send: one request per record, or per roster group for CE Broker
+        chunks = [to_send] if body.name == "CE_BROKER" and to_send else [[i] for i in to_send]
+        for chunk in chunks:
+            for batch in {i.batch_id for i in chunk}:
+                append(con, batch_id=batch, body=body.name, event="sending", run_date=run_date,
+                       records=[i.record for i in chunk if i.batch_id == batch], transport="http")
+            remaining = chunk
+            for attempt in range(IN_TASK_ATTEMPTS):
+                crash.requests += 1
+                crash.check("before_send")
+                try:
+                    answers = client.send([i.payload for i in remaining])
+                except TransientError as exc:
+                    log.warning("%s: %s (attempt %d)", body.name, exc, attempt + 1)
+                    result.retries += 1
+                    time.sleep(BACKOFF_SECONDS * 2 ** attempt)
+                    remaining = lookup_all(remaining)
+                    if not remaining:
+                        break
+                    continue
+                crash.check("after_send")
+                record_answers(remaining, answers)
+                result.sent += len(remaining)
+                remaining = []
+                break
+            if remaining:
+                raise TransientError(f"{body.name}: {len(remaining)} record(s) still in doubt after "
+                                     f"{IN_TASK_ATTEMPTS} attempts; the task's retry will resume them")
+    log.info("deliver %s %s: sent %d, accepted %d, rejected %d, awaiting %d, in doubt resolved %d",
+             body.name, run_date, result.sent, result.accepted, result.rejected,
+             result.awaiting_answer, result.resolved_in_doubt)
+    return result
+
+
+def _retrying(call, result: DeliveryResult):
+    """Lookups can hit transient failures too: retry them with the same bounded backoff."""
+    for attempt in range(IN_TASK_ATTEMPTS):
+        try:
+            return call()
+        except TransientError:
+            result.retries += 1
+            time.sleep(BACKOFF_SECONDS * 2 ** attempt)
+    return call()

@@ -1,0 +1,67 @@
+"""ACCME PARS learner web service stand-in (SaveLearnerActivity-like, asynchronous).
+
+SaveLearnerActivity answers `Received` with a CreditId; the decision (accepted,
+or rejected with a reason, e.g. a board id that does not match the diplomate)
+is read later with GetLearnerStatusByCreditId. GetLearnerStatusByLearner finds a
+record by its natural fields, for a client unsure whether its last call arrived.
+Registry: {"boards": {"ABIM": {"ABIM-331100": "Known"}}}: board id -> last name;
+{"accept_all_boards": true} accepts every board id.
+"""
+from __future__ import annotations
+
+import json
+import threading
+
+from cme.standins.server import StandIn, json_response
+
+
+class ParsStandIn(StandIn):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.records: dict[str, dict] = {}  # credit id -> {key, status, message}
+        self.by_key: dict[str, str] = {}
+        self._ids = iter(range(1, 10**9))
+        self._id_lock = threading.Lock()
+
+    @staticmethod
+    def natural_key(r: dict) -> str:
+        return "|".join(str(r.get(k) or "") for k in (
+            "Record Action", "ACCME Activity ID", "Completion Date", "Last Name", "Date of Birth",
+            "Certifying Board"))
+
+    def _decide(self, r: dict) -> tuple[str, str]:
+        board = r.get("Certifying Board")
+        if board and board != "ABS" and not self.registry.get("accept_all_boards"):
+            known = self.registry.get("boards", {}).get(board, {})
+            if known.get(r.get("Certifying Board ID")) != r.get("Last Name"):
+                return "Rejected", "Board ID does not match the diplomate"
+        return "Accepted", ""
+
+    def route(self, method, path, params, body, content_type):
+        if path == "/SaveLearnerActivity" and method == "POST":
+            request = json.loads(body or b"{}")
+            if (request.get("User"), request.get("Password")) != self.credentials:
+                return json_response(401, {"Status": "Error", "Message": "invalid credentials"})
+            record = request.get("Record", {})
+            key = self.natural_key(record)
+            with self._id_lock:
+                # like a naive body, every call stores a record: a duplicate is a duplicate
+                credit_id = f"C{next(self._ids):07d}"
+                status, message = self._decide(record)
+                self.records[credit_id] = {"key": key, "status": status, "message": message}
+                self.by_key[key] = credit_id
+                self.record(key)
+            return json_response(200, {"Status": "Received", "CreditId": credit_id})
+        if path == "/GetLearnerStatusByCreditId":
+            found = self.records.get(params.get("CreditId", ""))
+            if not found:
+                return json_response(404, {"Status": "NotFound"})
+            return json_response(200, {"Status": found["status"], "Message": found["message"]})
+        if path == "/GetLearnerStatusByLearner":
+            credit_id = self.by_key.get(self.natural_key(params))
+            if not credit_id:
+                return json_response(404, {"Status": "NotFound"})
+            found = self.records[credit_id]
+            return json_response(200, {"Status": found["status"], "Message": found["message"],
+                                       "CreditId": credit_id})
+        return json_response(404, {"Status": "NotFound"})
