@@ -127,4 +127,67 @@ def write_landing(root: Path) -> Path:
         _done("c-nrevoke", "N-REVOKE", "A-REG", status="revoked")])
     _write(root / D3.isoformat(), "lms_completions.csv", [
         _done("c-ok-3", "P-OK", "A-REG", day=D2), _done("c-phok-3", "PH-OK", "A-REG", day=D2)])
+    write_disclosures(root)
     return root
+
+
+# --- faculty disclosure (Standard 3): activities starting soon after D1 ---------------
+import hashlib  # noqa: E402
+
+SOON = D1 + timedelta(days=10)
+ROLE_START = date(2026, 5, 1)
+DISCLOSURE_ACTIVITIES = [
+    dict(_activity("A-SOON"), start_date=SOON.isoformat(), end_date=SOON.isoformat()),
+    dict(_activity("A-CS"), start_date=SOON.isoformat(), end_date=SOON.isoformat(),
+         commercial_support="Y", commercial_agreement_signed_date=(SOON + timedelta(days=5)).isoformat()),
+    dict(_activity("A-CS-OK"), start_date=SOON.isoformat(), end_date=SOON.isoformat(),
+         commercial_support="Y", commercial_agreement_signed_date=(SOON - timedelta(days=19)).isoformat()),
+]
+
+
+def _disclosure(person, signed="2026-04-20", role="faculty", learner=(SOON - timedelta(days=5)),
+                relationship=None, seq=0):
+    row = dict(disclosure_id=f"d-{person}", relationship_seq=str(seq), person_id=person,
+               first_name="F", last_name=person, activity_id="A-SOON", role=role,
+               role_start_date=ROLE_START.isoformat(), signed_date=signed,
+               has_relationships="Y" if relationship else "N",
+               learner_disclosure_date=learner.isoformat() if learner else "",
+               document_sha256=hashlib.sha256(f"signed form d-{person}".encode()).hexdigest())
+    return {**row, **(relationship or {})}
+
+
+INELIGIBLE = dict(company="PharmaCo", company_is_ineligible="Y", is_relevant="Y", nature="consultant")
+DISCLOSURES = [
+    _disclosure("F-OK"),
+    _disclosure("F-MISS", signed=""),
+    _disclosure("F-OLD", signed="2025-04-01"),             # 13 months before the role: stale
+    _disclosure("F-FRESH", signed="2025-05-15"),           # 11.5 months: still fresh
+    _disclosure("F-AFTER", signed="2026-05-10"),           # signed after the role started
+    _disclosure("F-NOMIT", relationship=INELIGIBLE, seq=1),
+    _disclosure("F-ENDED", relationship={**INELIGIBLE, "relationship_ended_on": "2024-01-01"}, seq=1),
+    _disclosure("F-LATEMIT", relationship={**INELIGIBLE, "mitigation_step": "peer_review",
+                                           "mitigated_date": "2026-05-05"}, seq=1),
+    _disclosure("F-ONTIMEMIT", relationship={**INELIGIBLE, "mitigation_step": "peer_review",
+                                             "mitigated_date": "2026-04-25"}, seq=1),
+    _disclosure("F-OWNER", relationship={**INELIGIBLE, "nature": "owner", "mitigation_step": "recusal",
+                                         "mitigated_date": "2026-04-25"}, seq=1),
+    _disclosure("F-LDL", learner=SOON + timedelta(days=5)),  # shown to learners after the start
+    _disclosure("F-NODOC"),
+    _disclosure("F-ALTERED"),
+    _disclosure("S-STAFF", signed="", role="staff"),        # staff are exempt
+]
+
+
+def write_disclosures(root: Path) -> None:
+    d1 = root / D1.isoformat()
+    with open(d1 / "activities.csv", "a", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        for row in DISCLOSURE_ACTIVITIES:
+            writer.writerow([row.get(c.name, "") for c in BY_FILE["activities.csv"].columns])
+    _write(d1, "faculty_disclosures.csv", DISCLOSURES)
+    store = root / "documents"
+    store.mkdir(parents=True, exist_ok=True)
+    for row in DISCLOSURES:
+        if row["signed_date"] and row["person_id"] != "F-NODOC":
+            text = f"signed form {row['disclosure_id']}" + (" (edited)" if row["person_id"] == "F-ALTERED" else "")
+            (store / f"{row['disclosure_id']}.pdf").write_text(text)

@@ -189,3 +189,52 @@ def test_a_record_passing_its_window_unsent_raises_an_alert_once(scenario_run):
     assert alert is not None and json.loads(alert.read_text())["windows_closed_unsent"] == {"CPE_MONITOR": 1}
     assert results[scenario.D1]["summary"]["windows_closed_unsent"] == {"CPE_MONITOR": 1}
     assert results[scenario.D2]["alert"] is None  # already known: no new alarm
+
+
+DISCLOSURE_CASES = [  # (code, case, near-miss control)
+    ("DISCLOSURE_MISSING", "F-MISS", "F-OK"),
+    ("DISCLOSURE_STALE", "F-OLD", "F-FRESH"),
+    ("DISCLOSURE_STALE", "F-AFTER", "F-OK"),
+    ("MITIGATION_MISSING", "F-NOMIT", "F-ENDED"),
+    ("MITIGATION_LATE", "F-LATEMIT", "F-ONTIMEMIT"),
+    ("OWNER_EMPLOYEE_IN_CONTENT_ROLE", "F-OWNER", "F-ONTIMEMIT"),
+    ("LEARNER_DISCLOSURE_LATE", "F-LDL", "F-OK"),
+    ("DISCLOSURE_DOCUMENT_MISSING", "F-NODOC", "F-OK"),
+    ("DISCLOSURE_DOCUMENT_ALTERED", "F-ALTERED", "F-OK"),
+]
+
+
+@pytest.mark.parametrize("code, case, control", DISCLOSURE_CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in DISCLOSURE_CASES])
+def test_disclosure_code_fires_on_its_case_and_not_on_its_near_miss(con, code, case, control):
+    def codes(person):
+        return {r for (r,) in con.execute(
+            "select reason_code from fct_compliance_exceptions where body = 'DISCLOSURE' "
+            "and subject_key = ? and status = 'open'", [f"A-SOON|{person}|faculty"]).fetchall()}
+    assert code in codes(case)
+    assert code not in codes(control)
+
+
+def test_staff_are_exempt_and_a_clean_disclosure_is_compliant(con):
+    assert con.execute("select count(*) from fct_compliance_exceptions "
+                       "where subject_key like '%S-STAFF%'").fetchone()[0] == 0
+    rows = dict(con.execute("select faculty_person_id, status from fct_disclosure_status "
+                            "where activity_id = 'A-SOON'").fetchall())
+    assert rows["F-OK"] == "compliant" and "S-STAFF" not in rows
+    assert rows["F-MISS"] == "finding"  # due at role start, which has passed
+    assert rows["F-LDL"] == "at risk"   # due at the activity start, still ahead: upcoming
+
+
+def test_upcoming_activities_with_open_problems_are_listed_before_they_start(con):
+    soon = con.execute("select distinct activity_id from fct_disclosure_status "
+                       "where starts_soon and status <> 'compliant'").fetchall()
+    assert soon == [("A-SOON",)]
+    upcoming = con.execute("select severity, due_on from fct_compliance_exceptions "
+                           "where reason_code = 'LEARNER_DISCLOSURE_LATE'").fetchall()
+    assert upcoming == [("warning", scenario.SOON)]  # not yet a finding
+
+
+def test_commercial_support_agreement_signed_after_the_start_is_flagged(con):
+    rows = con.execute("select activity_id from fct_compliance_exceptions "
+                       "where reason_code = 'COMMERCIAL_AGREEMENT_LATE'").fetchall()
+    assert rows == [("A-CS",)]  # A-CS-OK signed before its start

@@ -51,10 +51,13 @@ def check_settings(ctx: RunContext) -> dict:
 
 
 def ingest(ctx: RunContext, load_id: str) -> dict:
+    from cme.documents import hash_documents, store_path
     from cme.ingest import ingest_day
 
-    report = ingest_day(ctx.landing, ctx.warehouse, ctx.run_date, ctx.settings().timezone, load_id)
-    return report.to_dict()
+    settings = ctx.settings()
+    report = ingest_day(ctx.landing, ctx.warehouse, ctx.run_date, settings.timezone, load_id)
+    documents = hash_documents(ctx.warehouse, store_path(ctx.landing, settings.document_store))
+    return {**report.to_dict(), "disclosure_documents": documents}
 
 
 def build(ctx: RunContext, full_refresh: bool = False, select: str | None = None,

@@ -42,6 +42,11 @@ class ProviderSettings(BaseModel):
     disclosure_freshness_months: int = Field(12, ge=1, le=60)
     # ABP reports whole points unless this says otherwise (reference: [X]).
     abp_point_step: float = Field(1.0, gt=0, le=1)
+    # upcoming activities within this many days with open disclosure problems are listed
+    disclosure_upcoming_days: int = Field(30, ge=1, le=365)
+    # where signed disclosure forms are kept, as <disclosure_id>.<any extension>; relative
+    # paths are read from the landing directory
+    document_store: str = "documents"
     # records due within this many days and not yet accepted are listed in the run summary
     deadline_alert_days: int = Field(7, ge=0, le=90)
     http_timeout_seconds: float = Field(10.0, gt=0, le=300)
@@ -96,6 +101,8 @@ class ProviderSettings(BaseModel):
             "cpe_monitor_window_days": self.cpe_monitor_window_days,
             "acpe_provider_number": self.acpe_provider_number,
             "cebroker_provider_tracking_number": self.cebroker_provider_tracking_number,
+            "disclosure_freshness_months": self.disclosure_freshness_months,
+            "disclosure_upcoming_days": self.disclosure_upcoming_days,
         }
 
 

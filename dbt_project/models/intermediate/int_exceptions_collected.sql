@@ -9,6 +9,8 @@ tracked as (select * from {{ ref('int_submissions_tracked') }}),
 people as (select * from {{ ref('dim_people') }}),
 quarantine as (select * from {{ ref('int_quarantined_rows_resolved') }}),
 completions as (select * from {{ ref('int_completions_unioned') }}),
+disclosure_problems as (select * from {{ ref('int_disclosures_evaluated') }}),
+activities as (select * from {{ ref('dim_activities') }}),
 
 records as (
     {% for body_mart in ['pars', 'cebroker', 'cpe'] %}
@@ -93,8 +95,29 @@ ingest as (
     where not is_matched
 ),
 
+{# Standard 3 and 4: each open problem with its due date (role or activity start);
+   one not yet due is an upcoming problem, not yet a finding. #}
+disclosures as (
+    select 'DISCLOSURE' as body, reason_code,
+           case when due_on >= {{ run_date() }} then 'warning' else 'error' end as severity,
+           activity_id || '|' || faculty_person_id || '|' || role as subject_key,
+           cast(null as varchar) as person_id, activity_id, cast(null as varchar) as record_key,
+           due_on, role || ' ' || faculty_person_id || ': ' || detail as detail
+    from disclosure_problems
+    union all
+    select 'DISCLOSURE', 'COMMERCIAL_AGREEMENT_LATE',
+           case when start_date >= {{ run_date() }} then 'warning' else 'error' end,
+           activity_id, null, activity_id, null, start_date,
+           case when commercial_agreement_signed_date is null then 'commercial support without a signed agreement'
+                else 'commercial support agreement signed after the activity started' end
+    from activities
+    where commercial_support
+      and (commercial_agreement_signed_date is null or commercial_agreement_signed_date > start_date)
+),
+
 unioned as (
     select * from record_errors
+    union all select * from disclosures
     union all select * from deadlines
     union all select * from rejections
     union all select * from corrections
