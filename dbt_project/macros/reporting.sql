@@ -18,3 +18,23 @@
 {% macro record_hash(columns) -%}
     md5(concat_ws('|', {% for c in columns %}coalesce(cast({{ c }} as varchar), ''){% if not loop.last %}, {% endif %}{% endfor %}))
 {%- endmacro %}
+
+{# The Add records of a body mart with where each stands at the body.
+   `one_live_version`: the body allows no edits (CE Broker, CPE Monitor), so while
+   any version of a record is live a changed version is `superseded`, never re-sent. #}
+{% macro add_records_with_state(hashed, tracked, one_live_version) -%}
+    select
+        {{ hashed }}.*,
+        'Add' as record_action,
+        case when {{ tracked }}.is_live then {{ tracked }}.add_state
+             {% if one_live_version %}
+             when {{ hashed }}.record_key in (select record_key from {{ tracked }} where is_live)
+                 then 'superseded'
+             {% endif %}
+             when {{ tracked }}.is_rejected then 'rejected'
+             else 'pending' end as submission_state,
+        {{ tracked }}.written_on,
+        {{ tracked }}.message as body_message
+    from {{ hashed }}
+    left join {{ tracked }} using (record_key, record_hash)
+{%- endmacro %}

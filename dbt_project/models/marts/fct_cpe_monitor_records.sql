@@ -51,23 +51,8 @@ hashed as (
     from current_records
 ),
 
-live_keys as (
-    select record_key from tracked where is_live group by record_key
-),
-
 final as (
-    select
-        hashed.*,
-        'Add' as record_action,
-        case when tracked.is_live then tracked.add_state
-             when live_keys.record_key is not null then 'superseded'
-             when tracked.is_rejected then 'rejected'
-             else 'pending' end as submission_state,
-        tracked.written_on,
-        tracked.message as body_message
-    from hashed
-    left join tracked using (record_key, record_hash)
-    left join live_keys using (record_key)
+    {{ add_records_with_state('hashed', 'tracked', one_live_version=true) }}
 )
 
 select * from final

@@ -110,16 +110,7 @@ hashed as (
 ),
 
 adds as (
-    select
-        hashed.*,
-        'Add' as record_action,
-        case when tracked.is_live then tracked.add_state
-             when tracked.is_rejected then 'rejected'
-             else 'pending' end as submission_state,
-        tracked.written_on,
-        tracked.message as body_message
-    from hashed
-    left join tracked using (record_key, record_hash)
+    {{ add_records_with_state('hashed', 'tracked', one_live_version=false) }}
 ),
 
 {# Live at PARS but not current (revoked, or changed): withdraw that version. #}
