@@ -98,6 +98,32 @@ def run(
 
 
 @app.command()
+def transcript(
+    who: list[str] = typer.Argument(None, help="Person ids (P-...) or learner account ids; omit with --all."),
+    out: Path = typer.Option(..., "--out", help="Output directory of the runs (holds warehouse.duckdb)."),
+    start: str = typer.Option("1900-01-01", "--from", help="First completion date to include."),
+    end: str = typer.Option("2999-12-31", "--to", help="Last completion date to include."),
+    everyone: bool = typer.Option(False, "--all", help="Everyone with credit in the date range."),
+    settings: Optional[Path] = typer.Option(None, "--settings", exists=True, dir_okay=False),
+):
+    """Write a learner transcript (PDF and CSV) to OUT/transcripts/: every award by
+    credit type and date, totals per credit type, and where each was reported."""
+    from cme.settings import load_settings
+    from cme.transcripts import write_transcripts
+
+    if bool(who) == everyone:
+        raise typer.BadParameter("name people or learner accounts, or give --all")
+    try:
+        files = write_transcripts(out / "warehouse.duckdb", out, None if everyone else who,
+                                  date.fromisoformat(start), date.fromisoformat(end),
+                                  load_settings(settings).provider_name)
+    except LookupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1)
+    console.print(f"wrote {len(files) // 2} transcript(s) to {out / 'transcripts'}")
+
+
+@app.command()
 def summary(out: Path = typer.Option(..., "--out"), day: str = typer.Option(..., "--date")):
     """Print the run summary of a date that has run."""
     from cme.summary import format_summary
