@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
-from cme import PROJECT_DIR
+from cme import PROJECT_DIR, executable
 from cme.warehouse import private_dir
 
 DAG_ID = "cme_daily_reporting"
@@ -38,13 +37,8 @@ def airflow_env(out: Path) -> dict[str, str]:
     return env
 
 
-def _airflow() -> str:
-    candidate = Path(sys.executable).with_name("airflow")
-    return str(candidate) if candidate.exists() else "airflow"
-
-
 def ensure_metadata_db(env: dict[str, str]) -> None:
-    subprocess.run([_airflow(), "db", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run([executable("airflow"), "db", "migrate"], env=env, check=True, capture_output=True)
 
 
 def run_day(day: date, landing: Path, out: Path, settings: Path | None, env: dict[str, str],
@@ -52,7 +46,7 @@ def run_day(day: date, landing: Path, out: Path, settings: Path | None, env: dic
     conf = {"landing": str(Path(landing).resolve()), "out": str(Path(out).resolve()),
             "settings": str(Path(settings).resolve()) if settings else None,
             "run_date": day.isoformat(), "full_refresh": full_refresh}
-    cmd = [_airflow(), "dags", "test", DAG_ID, day.isoformat(), "-c", json.dumps(conf)]
+    cmd = [executable("airflow"), "dags", "test", DAG_ID, day.isoformat(), "-c", json.dumps(conf)]
     with open(log_file, "ab") as log:
         proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     os.chmod(log_file, 0o600)

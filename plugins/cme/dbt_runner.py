@@ -10,10 +10,9 @@ import re
 import logging
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from cme import PROJECT_DIR
+from cme import PROJECT_DIR, executable
 from cme.settings import ProviderSettings
 from cme.warehouse import private_dir
 
@@ -26,11 +25,6 @@ class DbtBuildError(RuntimeError):
     """dbt build failed; the message names every failed model, test or seed."""
 
 
-def _dbt_executable() -> str:
-    candidate = Path(sys.executable).with_name("dbt")
-    return str(candidate) if candidate.exists() else "dbt"
-
-
 def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_dir: Path,
               full_refresh: bool = False, select: str | None = None, label: str = "build") -> dict:
     """Build the project against `warehouse` for `run_date`. Returns counts by status.
@@ -40,7 +34,7 @@ def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_d
     """
     work_dir = private_dir(Path(work_dir))
     dbt_vars = {"run_date": run_date, **settings.dbt_vars()}
-    cmd = [_dbt_executable(), "build", "--project-dir", str(DBT_PROJECT_DIR),
+    cmd = [executable("dbt"), "build", "--project-dir", str(DBT_PROJECT_DIR),
            "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(work_dir / "target"),
            "--log-path", str(work_dir / "logs"), "--vars", json.dumps(dbt_vars)]
     if full_refresh:

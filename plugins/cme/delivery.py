@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
-from cme.bodies.base import Body, Field
+from cme.bodies.base import Body, load_fields
 from cme.ledger import LedgerRecord, append, ensure_ledger
 from cme.settings import ProviderSettings
 from cme.transport import Answer, Connection, TransientError, resolve_connection
@@ -27,6 +27,7 @@ from cme.warehouse import connect
 
 log = logging.getLogger(__name__)
 IN_TASK_ATTEMPTS = 4
+_COUNTERS = {"accepted": "accepted", "rejected": "rejected", "sent": "awaiting_answer"}
 BACKOFF_SECONDS = 0.2
 
 OPEN_RECORDS_SQL = """
@@ -102,10 +103,7 @@ def deliver_body(warehouse: Path, body: Body, run_date: date, settings: Provider
     crash = _CrashPoints()
     with connect(Path(warehouse)) as con:
         ensure_ledger(con)
-        fields = [Field(*r) for r in con.execute(
-            "select position, part, field_name, source_column from reference.body_fields "
-            "where body = ? order by position", [body.name]).fetchall()]
-        client = body.client(conn, fields, settings, timeout)
+        client = body.client(conn, load_fields(con, body.name), settings, timeout)
         open_records = [
             _Open(batch, LedgerRecord(key, action, hash_, json.loads(payload)), state, ref)
             for batch, key, action, hash_, state, ref, payload
@@ -122,8 +120,8 @@ def deliver_body(warehouse: Path, body: Body, run_date: date, settings: Provider
                            messages={i.record.record_key: answers[i.record.record_key].message for i in group},
                            references={i.record.record_key: answers[i.record.record_key].reference
                                        for i in group if answers[i.record.record_key].reference})
-                setattr(result, state if state != "sent" else "awaiting_answer",
-                        getattr(result, state if state != "sent" else "awaiting_answer") + len(chosen))
+                counter = _COUNTERS[state]
+                setattr(result, counter, getattr(result, counter) + len(chosen))
                 for i in chosen:
                     message = answers[i.record.record_key].message
                     if message:

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
-from cme.bodies.base import Body, Field, sha256_file, write_atomically
+from cme.bodies.base import Body, load_fields, sha256_file, write_atomically
 from cme.gates import gate_path
 from cme.ledger import LedgerRecord, append, ensure_ledger, next_batch_id, open_batches
 from cme.settings import ProviderSettings
-from cme.warehouse import connect, make_private, private_dir
+from cme.warehouse import connect, private_dir, read_frame
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,6 @@ class ExportResult:
 
 def submission_dir(out: Path, body: str, run_date: date) -> Path:
     return Path(out) / "submissions" / body / run_date.isoformat()
-
-
-def _fields(con, body: str) -> list[Field]:
-    rows = con.execute("select position, part, field_name, source_column from reference.body_fields "
-                       "where body = ? order by position", [body]).fetchall()
-    return [Field(*r) for r in rows]
 
 
 def _recover(con, body: Body, out: Path) -> list[str]:
@@ -100,13 +94,12 @@ def export_body(warehouse: Path, body: Body, run_date: date, out: Path,
         if gate["stopped"]:
             result.status, result.stopped_because = "stopped", gate["stopped"]
             return result
-        fields = _fields(con, body.name)
+        fields = load_fields(con, body.name)
         columns = sorted({f.source for f in fields} | {"record_key", "record_action", "record_hash"})
-        frame = con.execute(
-            f"select {', '.join(columns)} from main.{body.mart} "
-            "where submission_state = 'pending' and body = ? "
-            "order by record_action desc, record_key", [body.name]).df().astype(object)
-        frame = frame.where(frame.notna(), None)
+        frame = read_frame(
+            con, f"select {', '.join(columns)} from main.{body.mart} "
+            "where submission_state = 'pending' and body = $body "
+            "order by record_action desc, record_key", {"body": body.name})
         records = [r for r in frame.to_dict("records") if r["record_key"] not in gate["held"]]
         if not records:
             return result

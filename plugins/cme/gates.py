@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,11 +22,10 @@ from cme import PROJECT_DIR
 from cme.bodies.base import Body
 from cme.npi import is_valid_npi
 from cme.settings import ProviderSettings
-from cme.warehouse import connect, make_private, private_dir
+from cme.warehouse import connect, make_private, private_dir, read_frame
 
 log = logging.getLogger(__name__)
 SUITES_DIR = PROJECT_DIR / "expectations"
-_PARAM = re.compile(r"\$([a-z_]+)")
 
 
 @dataclass
@@ -45,13 +43,6 @@ class GateResult:
 
 def gate_path(out: Path, body: str, run_date: date) -> Path:
     return Path(out) / "gates" / body / f"{run_date.isoformat()}.json"
-
-
-def query(con, sql: str, params: dict):
-    """Run `sql` with only the named parameters it mentions (DuckDB refuses extras)."""
-    used = {name: params[name] for name in set(_PARAM.findall(sql))}
-    frame = con.execute(sql, used).df().astype(object)
-    return frame.where(frame.notna(), None)  # None, not NaN, for missing values
 
 
 def _suite(context, name: str):
@@ -104,8 +95,8 @@ def run_gate(warehouse: Path, body: Body, run_date: date, out: Path,
 
     params = {"body": body.name, "states": ",".join(settings.cebroker_states)}
     with connect(Path(warehouse), read_only=True) as con:
-        records = query(con, body.gate_sql, params)
-        totals = query(con, body.batch_sql, params)
+        records = read_frame(con, body.gate_sql, params)
+        totals = read_frame(con, body.batch_sql, params)
     if "licensing_id_or_npi" in records:
         # NPI used (no licensing state): its check digit must hold
         records["npi_check"] = [

@@ -21,6 +21,16 @@ def make_private(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
+def read_frame(con, sql: str, params: dict):
+    """Run `sql` with only the named `$parameters` it mentions (DuckDB refuses extras) and
+    return a frame whose missing values are None, not NaN."""
+    import re
+
+    used = {name: params[name] for name in set(re.findall(r"\$([a-z_]+)", sql))}
+    frame = con.execute(sql, used).df().astype(object)
+    return frame.where(frame.notna(), None)
+
+
 @contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     if not read_only:

@@ -47,6 +47,13 @@ class Body:
     client: type | None = None
 
 
+def load_fields(con, body: str) -> list[Field]:
+    """A body's fields in order, from the body_fields seed."""
+    rows = con.execute("select position, part, field_name, source_column from reference.body_fields "
+                       "where body = ? order by position", [body]).fetchall()
+    return [Field(*r) for r in rows]
+
+
 def write_atomically(path: Path, data: bytes) -> str:
     """Write `data` to `path` so that readers see the old file or the whole new one.
 
