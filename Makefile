@@ -8,6 +8,12 @@ DEMO   := demo
 
 .PHONY: demo test clean
 
+# The dashboard's browser test drives Debian's Chromium (Playwright's own browser
+# download cannot reach its servers here). CI runs as root on a Debian machine.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)
+
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==24.3.1
@@ -23,8 +29,9 @@ demo: $(STAMP)
 	@echo
 	@echo "Warehouse: $(DEMO)/out/warehouse.duckdb   Run summaries: $(DEMO)/out/reports/"
 
-## make test: the whole suite (unit, dbt unit tests, DAG import, end to end through Airflow)
-test: $(STAMP)
+## make test: the whole suite (unit, dbt unit tests, DAG import, end to end through Airflow,
+## the dashboard in headless Chromium)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 clean:

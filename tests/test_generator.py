@@ -72,3 +72,19 @@ def test_defects_never_touch_the_golden_rows(tmp_path):
             parsed = parse_file(BY_FILE[path.name], path.read_bytes(), tz)
             golden = [q["_line"] for q in parsed.quarantined if _is_golden(q["raw_values"])]
             assert golden == [], (seed, path.name, golden)
+
+
+def test_sample_disclosures_have_signed_forms_one_missing_and_one_altered(tmp_path):
+    generate(tmp_path / "with", days=1, learners=60, seed=5)
+    rows = parse_file(BY_FILE["faculty_disclosures.csv"],
+                      (tmp_path / "with" / "2026-11-16" / "faculty_disclosures.csv").read_bytes(),
+                      ZoneInfo("America/Chicago"))
+    assert rows.quarantined == [] and len(rows.loaded) > 10
+    recorded = {r["disclosure_id"]: r["document_sha256"] for r in rows.loaded if r["signed_date"]}
+    store = tmp_path / "with" / "documents"
+    stored = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in store.iterdir()}
+    assert len(set(recorded) - set(stored)) == 1                                   # missing
+    assert sum(stored[d] != recorded[d] for d in set(recorded) & set(stored)) == 1  # altered
+    # some roles start after the first extract date: upcoming, not yet findings
+    assert any(r["role_start_date"] > "2026-11-16" for r in rows.loaded)
+

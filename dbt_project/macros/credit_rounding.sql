@@ -16,3 +16,9 @@
 {% macro run_date() -%}
     cast('{{ var("run_date") }}' as date)
 {%- endmacro %}
+
+{# What the rules' clock reads (late, window closed, disclosure findings): the run
+   date, or the latest extract date loaded when a backfill runs an older date. #}
+{% macro as_of_date() -%}
+    cast('{{ var("as_of_date", var("run_date")) }}' as date)
+{%- endmacro %}

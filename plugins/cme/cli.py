@@ -135,5 +135,27 @@ def summary(out: Path = typer.Option(..., "--out"), day: str = typer.Option(...,
     typer.echo(format_summary(json.loads(report.read_text())))
 
 
+@app.command()
+def dashboard(
+    out: Path = typer.Option(..., "--out", exists=True, file_okay=False,
+                             help="Output directory of the runs (holds warehouse.duckdb)."),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="Address to listen on. The pages show learner ids: keep it local, "
+                                  "or put it behind your sign-on proxy."),
+    port: int = typer.Option(8050, "--port"),
+    settings: Optional[Path] = typer.Option(None, "--settings", exists=True, dir_okay=False),
+):
+    """Serve the compliance dashboard: per-body submission status, the exception queue,
+    disclosures due soon, trends over the runs and the validation reports (Data Docs)."""
+    import uvicorn
+
+    from cme.dashboard.app import create_app
+    from cme.settings import load_settings
+
+    app_ = create_app(out, upcoming_days=load_settings(settings).disclosure_upcoming_days)
+    console.print(f"compliance dashboard for {out.resolve()} at http://{host}:{port}/ (Ctrl-C stops it)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 if __name__ == "__main__":
     app()

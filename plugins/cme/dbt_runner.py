@@ -21,6 +21,20 @@ DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+def as_of_date(warehouse: Path, run_date: str) -> str:
+    """The date the rules' clock reads (late, window closed, disclosure findings): the
+    run date, or the latest extract date already loaded if that is later, so that a
+    backfill of an old date never turns today's findings back into upcoming ones."""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            latest = con.execute("select max(_extract_date) from raw.loaded_files").fetchone()[0]
+    except (duckdb.IOException, duckdb.CatalogException):
+        latest = None  # nothing loaded yet
+    return max(run_date, latest.isoformat()) if latest else run_date
+
+
 class DbtBuildError(RuntimeError):
     """dbt build failed; the message names every failed model, test or seed."""
 
@@ -33,7 +47,8 @@ def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_d
     overwrites target/run_results.json on every call.
     """
     work_dir = private_dir(Path(work_dir))
-    dbt_vars = {"run_date": run_date, **settings.dbt_vars()}
+    dbt_vars = {"run_date": run_date, "as_of_date": as_of_date(warehouse, run_date),
+                **settings.dbt_vars()}
     cmd = [executable("dbt"), "build", "--project-dir", str(DBT_PROJECT_DIR),
            "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(work_dir / "target"),
            "--log-path", str(work_dir / "logs"), "--vars", json.dumps(dbt_vars)]

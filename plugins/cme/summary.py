@@ -9,7 +9,10 @@ import json
 from datetime import date
 from pathlib import Path
 
+from cme import executable
 from cme.warehouse import connect, make_private, private_dir
+
+DASHBOARD_URL = "http://127.0.0.1:8050/"  # where `cme dashboard` listens by default
 
 
 def build_summary(warehouse: Path, run_date: date, out_dir: Path, alert_days: int = 7,
@@ -66,6 +69,7 @@ def build_summary(warehouse: Path, run_date: date, out_dir: Path, alert_days: in
     reports = private_dir(Path(out_dir) / "reports")
     summary["warehouse"] = str(Path(warehouse).resolve())
     summary["report"] = str((reports / f"run_summary_{run_date.isoformat()}.json").resolve())
+    summary["dashboard"] = f"{executable('cme')} dashboard --out {Path(out_dir).resolve()}"
     path = Path(summary["report"])
     path.write_text(json.dumps(summary, indent=2))
     make_private(path)
@@ -147,4 +151,6 @@ def format_summary(summary: dict) -> str:
         lines.append(f"  exceptions: {opened} opened, {closed} closed, open now {open_now}")
     lines.append(f"  warehouse: {summary['warehouse']}")
     lines.append(f"  report:    {summary['report']}")
+    if "dashboard" in summary:
+        lines.append(f"  dashboard: {DASHBOARD_URL} after `{summary['dashboard']}`")
     return "\n".join(lines)

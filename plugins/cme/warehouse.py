@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -31,11 +32,25 @@ def read_frame(con, sql: str, params: dict):
     return frame.where(frame.notna(), None)
 
 
+def _open(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting out a reader that holds it (the dashboard or an analyst's
+    session keeps it only for a query) rather than failing the run's task."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 @contextmanager
-def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: Path, read_only: bool = False,
+            wait_seconds: float = 60) -> Iterator[duckdb.DuckDBPyConnection]:
     if not read_only:
         private_dir(path.parent)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = _open(path, read_only, wait_seconds)
     try:
         yield con
     finally:

@@ -1,6 +1,6 @@
 {# Every problem open as of this run, from every source (rules section 7).
    Record-level problems (the marts' error_codes, WINDOW_CLOSED among them)
-   concern records not yet sent; LATE is judged against the run date. exception_id is a hash of body, reason and
+   concern records not yet sent; LATE is judged against the as-of date. exception_id is a hash of body, reason and
    subject, so the same problem keeps its id across runs. #}
 with pars as (select * from {{ ref('fct_pars_records') }}),
 cebroker as (select * from {{ ref('fct_cebroker_records') }}),
@@ -40,8 +40,8 @@ deadlines as (
            person_id, activity_id, record_key, due_on,
            'past due on ' || strftime(due_on, '%m/%d/%Y') as detail
     from pending
-    where {{ run_date() }} > due_on
-      and (window_closes_on is null or {{ run_date() }} <= window_closes_on)
+    where {{ as_of_date() }} > due_on
+      and (window_closes_on is null or {{ as_of_date() }} <= window_closes_on)
 ),
 
 rejections as (
@@ -99,14 +99,14 @@ ingest as (
    one not yet due is an upcoming problem, not yet a finding. #}
 disclosures as (
     select 'DISCLOSURE' as body, reason_code,
-           case when due_on >= {{ run_date() }} then 'warning' else 'error' end as severity,
+           case when due_on >= {{ as_of_date() }} then 'warning' else 'error' end as severity,
            activity_id || '|' || faculty_person_id || '|' || role as subject_key,
-           cast(null as varchar) as person_id, activity_id, cast(null as varchar) as record_key,
+           faculty_person_id as person_id, activity_id, cast(null as varchar) as record_key,
            due_on, role || ' ' || faculty_person_id || ': ' || detail as detail
     from disclosure_problems
     union all
     select 'DISCLOSURE', 'COMMERCIAL_AGREEMENT_LATE',
-           case when start_date >= {{ run_date() }} then 'warning' else 'error' end,
+           case when start_date >= {{ as_of_date() }} then 'warning' else 'error' end,
            activity_id, null, activity_id, null, start_date,
            case when commercial_agreement_signed_date is null then 'commercial support without a signed agreement'
                 else 'commercial support agreement signed after the activity started' end

@@ -41,10 +41,10 @@ final as (
         coalesce(summarized.open_problems, cast([] as varchar[])) as open_problems,
         summarized.next_due_on,
         case when summarized.open_problems is null then 'compliant'
-             when summarized.next_due_on < {{ run_date() }} then 'finding'
+             when summarized.next_due_on < {{ as_of_date() }} then 'finding'
              else 'at risk' end as status,
-        activities.start_date between {{ run_date() }}
-            and {{ run_date() }} + {{ var('disclosure_upcoming_days') }} as starts_soon
+        activities.start_date between {{ as_of_date() }}
+            and {{ as_of_date() }} + {{ var('disclosure_upcoming_days') }} as starts_soon
     from people_in_roles
     left join summarized using (faculty_person_id, activity_id, role)
     left join activities using (activity_id)

@@ -93,7 +93,7 @@ current_records as (
             "case when assembled.carries_cme and assembled.day_cme_credits > 0 and license.license_number is null and people.npi is null and people.invalid_npi is null then 'MISSING_LICENSE_OR_NPI' end",
             "case when assembled.carries_cme and assembled.day_cme_credits > 0 and license.license_number is null and people.npi is null and people.invalid_npi is not null then 'INVALID_NPI' end",
             "case when assembled.board is not null and assembled.board <> 'ABS' and board_ids.board_id is null then 'MISSING_BOARD_ID' end",
-            "case when " ~ run_date() ~ " > " ~ learner_year_close('assembled.completed_on') ~ " then 'WINDOW_CLOSED' end",
+            "case when " ~ as_of_date() ~ " > " ~ learner_year_close('assembled.completed_on') ~ " then 'WINDOW_CLOSED' end",
         ]) }} as error_codes
     from assembled
     inner join people using (person_id)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cme.contract import BY_FILE, EXTRACTS
 from cme.npi import make_npi
-from cme.synthetic import golden
+from cme.synthetic import disclosures, golden
 
 DEFAULT_START = date(2026, 11, 16)
 STATES = ("FL", "FL", "FL", "TX", "CA", "GA", "NY")
@@ -340,6 +340,15 @@ def generate(out: Path, days: int = 3, learners: int = 200, seed: int = 7,
             # day 1 carries at least one of every defect kind, later days their share
             count = max(len(DEFECTS) if d == 0 else 0, round(total * defect_rate))
             injected += _inject(rng, files, count, injected, protected)
+        if d == 0:
+            # Added after the defects, which never touch them, from their own random
+            # stream: the rest of a seed's data is as it was before disclosures existed.
+            upcoming, upcoming_credits = disclosures.upcoming_activities(start)
+            files["activities.csv"] += upcoming
+            files["activity_credits.csv"] += upcoming_credits
+            files["faculty_disclosures.csv"], forms = disclosures.disclosures(
+                seed, start, bulk.activities + upcoming)
+            disclosures.write_forms(out / "documents", forms)
         folder = out / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         for file, rows in files.items():

@@ -1,0 +1,1 @@
+"""The compliance dashboard (`cme dashboard`): read-only pages over the marts."""

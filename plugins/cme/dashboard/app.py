@@ -1,0 +1,113 @@
+"""The compliance dashboard: a small FastAPI app with server-rendered pages.
+
+It opens the warehouse read-only for each request, so it never blocks or changes a
+run; while a run holds the write lock it answers 503 with a page asking to retry.
+"""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+from fastapi import FastAPI, HTTPException, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from cme.dashboard import charts, queries
+
+HERE = Path(__file__).parent
+GX_ROOT = Path("gx/gx")  # the GX file context the gates keep under OUT
+DATA_DOCS = GX_ROOT / "uncommitted/data_docs/local_site"
+
+
+def _date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(400, f"not a date (YYYY-MM-DD): {value[:20]!r}")
+
+
+def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
+    """The app over one output directory (OUT of `cme run --out OUT`)."""
+    out_dir = Path(out_dir).resolve()
+    warehouse, reports = out_dir / "warehouse.duckdb", out_dir / "reports"
+    app = FastAPI(title="CME compliance dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    docs_dir = out_dir / DATA_DOCS
+    # GX publishes Data Docs at each run's gates; before the first one the link is hidden.
+    app.mount("/data-docs", StaticFiles(directory=docs_dir, html=True, check_dir=False),
+              name="data-docs")
+
+    def page(request: Request, name: str, **context) -> HTMLResponse:
+        context.setdefault("as_of", queries.as_of(reports))
+        return templates.TemplateResponse(request, name, context)
+
+    def open_warehouse():
+        if not warehouse.exists():
+            raise HTTPException(404, f"no warehouse at {warehouse}: run `cme run --out {out_dir}` first")
+        try:
+            return duckdb.connect(str(warehouse), read_only=True)
+        except duckdb.IOException:
+            raise HTTPException(503, "a run is writing the warehouse right now; reload in a minute")
+
+    # Starlette's class also covers unknown paths, which would otherwise answer JSON
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        response = templates.TemplateResponse(
+            request, "error.html", {"message": exc.detail, "as_of": queries.as_of(reports)},
+            status_code=exc.status_code)
+        if exc.status_code == 503:
+            response.headers["Retry-After"] = "60"
+        return response
+
+    @app.get("/", response_class=HTMLResponse)
+    def overview(request: Request):
+        today = queries.as_of(reports) or date.today()
+        with open_warehouse() as con:
+            bodies = queries.body_status(con, today)
+            counts = queries.exception_counts(con)
+            disclosures = queries.disclosures_due(con, today, upcoming_days)
+        summaries = queries.run_summaries(reports)
+        return page(request, "overview.html", bodies=bodies, counts=counts,
+                    disclosure_problems=sum(d["status"] != "compliant" for d in disclosures),
+                    disclosures=len(disclosures), upcoming_days=upcoming_days,
+                    charts=charts.trend_charts(summaries), runs=summaries[::-1])
+
+    @app.get("/exceptions", response_class=HTMLResponse)
+    def exception_queue(request: Request, body: str = "", reason: str = "", due_from: str = "",
+                        due_to: str = "", status: str = "open", person: str = "", activity: str = ""):
+        if status not in ("open", "closed", "all"):
+            raise HTTPException(400, "status is open, closed or all")
+        filters = queries.ExceptionFilter(body=body, reason=reason, due_from=_date(due_from),
+                                          due_to=_date(due_to), status=status, person=person.strip(),
+                                          activity=activity.strip())
+        with open_warehouse() as con:
+            total, rows = queries.exceptions(con, filters)
+            choices = queries.exception_choices(con)
+        return page(request, "exceptions.html", filters=filters, total=total, rows=rows, **choices)
+
+    @app.get("/exceptions/{exception_id}", response_class=HTMLResponse)
+    def exception_detail(request: Request, exception_id: str):
+        with open_warehouse() as con:
+            exc = queries.exception_detail(con, exception_id)
+        if exc is None:
+            raise HTTPException(404, "no such exception")
+        return page(request, "exception.html", exc=exc)
+
+    @app.get("/disclosures", response_class=HTMLResponse)
+    def disclosures(request: Request):
+        today = queries.as_of(reports) or date.today()
+        with open_warehouse() as con:
+            rows = queries.disclosures_due(con, today, upcoming_days)
+        return page(request, "disclosures.html", rows=rows, upcoming_days=upcoming_days)
+
+    @app.get("/validations", response_class=HTMLResponse)
+    def validations(request: Request):
+        return page(request, "validations.html", runs=queries.validation_runs(out_dir / GX_ROOT))
+
+    return app

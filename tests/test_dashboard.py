@@ -1,0 +1,301 @@
+"""The compliance dashboard in a real browser: `cme dashboard` serving the session's
+3-day run, opened in Debian's headless Chromium driven by Playwright.
+
+The numbers on the page are checked against the marts, counted here in Python
+from the rows rather than by the dashboard's own SQL.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+import yaml
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import ARTIFACTS, BIN, DAYS
+
+pytestmark = pytest.mark.e2e
+
+# Chromium as Debian ships it, started without the calls home this machine's closed
+# network refuses (and as root, which needs --no-sandbox).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+RECORD_MARTS = ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records")
+AS_OF = date.fromisoformat(DAYS[-1])
+COLUMNS = ("records", "due", "held", "late", "due_next_30_days", "written", "sent", "accepted",
+           "rejected", "superseded")
+DBT = Path(__file__).resolve().parents[1] / "dbt_project"
+SEEDS, MARTS = DBT / "seeds", DBT / "models" / "marts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dashboard(pipeline_run):
+    port = _free_port()
+    proc = subprocess.Popen([str(BIN / "cme"), "dashboard", "--out", str(pipeline_run.out),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            httpx.get(url + "/static/style.css", timeout=1)
+            break
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                pytest.fail(f"cme dashboard exited: {proc.stdout.read()}")
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("cme dashboard did not answer within 30 s")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is not installed: `make test` installs it (apt-get install chromium)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    yield context.new_page()
+    context.close()
+
+
+def _marts(pipeline_run) -> tuple[list[dict], list[dict], list[dict]]:
+    with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as con:
+        def rows(sql):
+            cur = con.execute(sql)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r)) for r in cur.fetchall()]
+        records = [r for mart in RECORD_MARTS for r in rows(
+            f"select body, record_action, submission_state, error_codes, due_on from {mart}")]
+        exceptions = rows("select * from fct_compliance_exceptions")
+        disclosures = rows("select * from fct_disclosure_status")
+    return records, exceptions, disclosures
+
+
+def test_overview_shows_each_bodys_numbers_as_the_marts_have_them(dashboard, page, pipeline_run):
+    records, exceptions, _ = _marts(pipeline_run)
+    expected: dict[str, Counter] = {}
+    for r in records:
+        if r["record_action"] != "Add":
+            continue
+        c = expected.setdefault(r["body"], Counter())
+        state = r["submission_state"]
+        c["records"] += 1
+        if state == "pending":
+            c["due"] += 1
+            c["held"] += bool(r["error_codes"])
+            c["late"] += r["due_on"] < AS_OF
+            c["due_next_30_days"] += AS_OF <= r["due_on"] <= AS_OF + timedelta(days=30)
+        c["written"] += state == "written"
+        c["sent"] += state in ("sending", "sent")
+        c["accepted"] += state == "accepted"
+        c["rejected"] += state == "rejected"
+        c["superseded"] += state == "superseded"
+    assert set(expected) == {"ACCME_PARS", "CE_BROKER", "CPE_MONITOR"}
+
+    page.goto(dashboard + "/")
+    expect(page.locator("#as-of")).to_have_text(DAYS[-1])
+    for body, counts in expected.items():
+        row = page.locator(f"#bodies tr[data-body='{body}']")
+        shown = {col: int(row.locator(f"td[data-col='{col}']").inner_text()) for col in COLUMNS}
+        assert shown == {col: counts[col] for col in COLUMNS}, body
+        # every record is in exactly one place
+        assert shown["records"] == sum(shown[c] for c in ("due", "written", "sent", "accepted",
+                                                           "rejected", "superseded")), body
+    # the file-drop run writes records; some are held back by errors
+    assert sum(c["written"] for c in expected.values()) > 0
+    assert sum(c["held"] for c in expected.values()) > 0
+
+    open_counts = Counter((e["body"], e["severity"]) for e in exceptions if e["status"] == "open")
+    for (body, severity), n in open_counts.items():
+        cell = page.locator(f"#open-exceptions td[data-body='{body}'][data-severity='{severity}']")
+        assert cell.inner_text() == str(n), (body, severity)
+
+    # one chart per trend, drawn over the three runs
+    assert page.locator("figure.chart svg").count() == 4
+    assert page.locator("#runs tbody tr").count() == len(DAYS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard_overview.png"), full_page=True)
+
+
+def test_the_queue_filters_by_body_reason_and_due_date_and_opens_the_detail(dashboard, page, pipeline_run):
+    _, exceptions, _ = _marts(pipeline_run)
+    open_ = [e for e in exceptions if e["status"] == "open"]
+    # the body and reason with the most open exceptions that have due dates
+    (body, reason), _n = Counter((e["body"], e["reason_code"]) for e in open_ if e["due_on"]).most_common(1)[0]
+    matching = [e for e in open_ if e["body"] == body and e["reason_code"] == reason]
+
+    page.goto(dashboard + "/exceptions")
+    expect(page.locator("#match-count strong")).to_have_text(str(len(open_)))
+    page.select_option("select[name=body]", body)
+    page.select_option("select[name=reason]", reason)
+    page.click("#filters button[type=submit]")
+    expect(page.locator("#match-count strong")).to_have_text(str(len(matching)))
+    rows = page.locator("#queue tbody tr")
+    assert rows.count() == len(matching)
+    assert {rows.nth(i).get_attribute("data-reason") for i in range(rows.count())} == {reason}
+    assert {rows.nth(i).get_attribute("data-body") for i in range(rows.count())} == {body}
+
+    # narrow to the earliest due date
+    first_due = min(e["due_on"] for e in matching)
+    page.fill("input[name=due_to]", first_due.isoformat())
+    page.click("#filters button[type=submit]")
+    due_by_first = [e for e in matching if e["due_on"] and e["due_on"] <= first_due]
+    expect(page.locator("#match-count strong")).to_have_text(str(len(due_by_first)))
+    assert f"due_to={first_due.isoformat()}" in page.url
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard_queue_filtered.png"), full_page=True)
+
+    # the detail of the first one
+    page.locator("#queue tbody tr a").first.click()
+    shown = page.locator("dl#detail").inner_text()
+    exception = next(e for e in matching if e["exception_id"] in shown)
+    assert exception["reason_code"] in page.locator("h1").inner_text()
+    assert exception["due_on"].isoformat() in shown
+    assert exception["person_id"] and exception["person_id"] in shown
+    # what the code means and how to fix it, from the exception_reasons seed
+    explained = _reasons()[exception["reason_code"]]
+    assert page.locator("#meaning").inner_text() == explained["meaning"]
+    assert page.locator("#how-to-fix").inner_text() == explained["how_to_fix"]
+
+
+def test_the_queue_lists_everything_open_for_one_person(dashboard, page, pipeline_run):
+    _, exceptions, _ = _marts(pipeline_run)
+    person, n = Counter(e["person_id"] for e in exceptions
+                        if e["status"] == "open" and e["person_id"]).most_common(1)[0]
+    assert n > 1
+    page.goto(dashboard + "/exceptions")
+    page.locator(f"#queue a:text-is('{person}')").first.click()
+    expect(page.locator("#match-count strong")).to_have_text(str(n))
+    assert page.locator("input[name=person]").input_value() == person
+
+
+def _reasons() -> dict[str, dict]:
+    with open(SEEDS / "exception_reasons.csv", newline="") as handle:
+        return {row["reason_code"]: row for row in csv.DictReader(handle)}
+
+
+def test_every_reason_the_queue_can_hold_is_explained():
+    models = yaml.safe_load((MARTS / "_reporting__models.yml").read_text())
+    exceptions = next(m for m in models["models"] if m["name"] == "fct_compliance_exceptions")
+    column = next(c for c in exceptions["columns"] if c["name"] == "reason_code")
+    allowed = next(t["accepted_values"]["arguments"]["values"] for t in column["data_tests"]
+                   if isinstance(t, dict) and "accepted_values" in t)
+    reasons = _reasons()
+    assert set(reasons) == set(allowed)
+    assert all(r["meaning"].strip() and r["how_to_fix"].strip() for r in reasons.values())
+
+
+def test_bad_requests_get_a_page_that_says_what_is_wrong(dashboard):
+    bad_date = httpx.get(dashboard + "/exceptions?due_from=11/24/2026", timeout=10)
+    assert bad_date.status_code == 400 and "not a date (YYYY-MM-DD)" in bad_date.text
+    assert httpx.get(dashboard + "/exceptions?status=bogus", timeout=10).status_code == 400
+    for missing in ("/exceptions/no-such-id", "/no-such-page"):
+        answer = httpx.get(dashboard + missing, timeout=10)
+        assert answer.status_code == 404 and "<h1>Not available</h1>" in answer.text, missing
+    typed = httpx.get(dashboard + "/exceptions", params={"person": "<script>x</script>"}, timeout=10)
+    assert "<script>x</script>" not in typed.text and "&lt;script&gt;" in typed.text
+
+
+def test_pages_show_ids_but_no_learner_names_birth_dates_or_licenses(dashboard, pipeline_run):
+    with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as con:
+        secrets = {v for (v,) in con.execute("""
+            select license_number from raw.learner_licenses union select npi from raw.learners
+            union select nabp_eprofile_id from raw.learners union select last_name from raw.learners
+            union select strftime(date_of_birth, '%m/%d/%Y') from raw.learners
+            union select strftime(date_of_birth, '%Y-%m-%d') from raw.learners""").fetchall()
+            if v and len(v) >= 4}
+        ids = [i for (i,) in con.execute(
+            "select exception_id from fct_compliance_exceptions order by exception_id limit 40").fetchall()]
+    assert len(secrets) > 100
+    pages = ["/", "/exceptions?status=all", "/disclosures", "/validations"] + [f"/exceptions/{i}" for i in ids]
+    for path in pages:
+        text = httpx.get(dashboard + path, timeout=30).text
+        found = [s for s in secrets if re.search(rf"\b{re.escape(s)}\b", text)]
+        assert found == [], path
+
+
+def test_closed_exceptions_stay_findable(dashboard, page, pipeline_run):
+    _, exceptions, _ = _marts(pipeline_run)
+    closed = [e for e in exceptions if e["status"] == "closed"]
+    assert closed, "the 3-day run closes some exceptions (a birth date arriving on day 2)"
+    page.goto(dashboard + "/exceptions?status=closed")
+    expect(page.locator("#match-count strong")).to_have_text(str(len(closed)))
+
+
+def test_disclosures_due_in_the_next_30_days(dashboard, page, pipeline_run):
+    _, _, disclosures = _marts(pipeline_run)
+    horizon = AS_OF + timedelta(days=30)
+    due = [d for d in disclosures
+           if AS_OF <= d["activity_start_date"] <= horizon
+           or (d["status"] != "compliant" and d["next_due_on"] and AS_OF <= d["next_due_on"] <= horizon)]
+    statuses = Counter(d["status"] for d in due)
+    # the generated data has upcoming activities with problems still to fix, and one beyond 30 days
+    assert statuses["at risk"] > 0 and statuses["compliant"] > 0
+    assert any(d["activity_start_date"] > horizon for d in disclosures)
+
+    page.goto(dashboard + "/disclosures")
+    rows = page.locator("#disclosures tbody tr")
+    assert rows.count() == len(due)
+    shown = Counter(rows.nth(i).get_attribute("data-status") for i in range(rows.count()))
+    assert shown == statuses
+    # open problems come first
+    assert rows.first.get_attribute("data-status") != "compliant"
+    page.goto(dashboard + "/")
+    assert page.locator("#disclosure-problems").inner_text() == str(statuses["at risk"] + statuses["finding"])
+
+
+def test_data_docs_of_every_run_are_reachable(dashboard, page):
+    page.goto(dashboard + "/")
+    page.click("#validations-link")
+    for day in DAYS:  # both suites of each of the three bodies, on every run
+        assert page.locator(f"#validations tr[data-run='{day}']").count() == 6, day
+    first = page.locator(f"#validations tr[data-run='{DAYS[0]}'] a").first
+    suite = first.inner_text()
+    first.click()  # GX's own report of that validation
+    expect(page).to_have_title("Data documentation compiled by Great Expectations")
+    text = page.locator("body").inner_text()
+    assert f"run {DAYS[0]}" in text and suite in text
+    expect(page.locator("text=Expectation Suite:")).to_be_visible()
+
+
+def test_a_run_in_progress_gets_a_retry_page_not_an_error(dashboard, pipeline_run):
+    writer = duckdb.connect(str(pipeline_run.warehouse))  # what a run holds while it writes
+    try:
+        answer = httpx.get(dashboard + "/exceptions", timeout=10)
+    finally:
+        writer.close()
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "60"
+    assert "a run is writing the warehouse" in answer.text
+    assert httpx.get(dashboard + "/exceptions", timeout=10).status_code == 200
+
+
+def test_the_run_summary_says_how_to_open_the_dashboard(pipeline_run):
+    assert f"dashboard: http://127.0.0.1:8050/ after `{BIN / 'cme'} dashboard --out {pipeline_run.out.resolve()}`" \
+        in pipeline_run.stdout

@@ -1,0 +1,36 @@
+"""What the gates publish: Data Docs give counts and row numbers, never the failing
+values, which can be birth dates, names or license numbers. Real GX, in a temp dir."""
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from cme.gates import _validate
+
+SECRET_LICENSE = "lic 4242 of Zelda"  # fails ^[A-Z0-9-]+$
+
+
+def _row(record_key: str, license_number: str) -> dict:
+    return dict(open_errors="", course_number="20123", license_number=license_number, state="FL",
+                completion_date="11/16/2026", first_name="Zelda", last_name="Quist",
+                credit_hours=1.0, hours_on_step=True, due_on=date(2026, 12, 16),
+                record_key=record_key)
+
+
+def test_data_docs_publish_no_failing_value_but_the_gate_still_holds_its_record(tmp_path):
+    import great_expectations as gx
+
+    context = gx.get_context(mode="file", project_root_dir=str(tmp_path))
+    frame = pd.DataFrame([_row("CE_BROKER|P-1|FL", "ME12345"), _row("CE_BROKER|P-2|FL", SECRET_LICENSE)])
+    outcome = _validate(context, "cebroker_records", frame, date(2026, 11, 16))
+
+    failed = [c for c in outcome.results if not c.success]
+    assert [c.expectation_config.kwargs["column"] for c in failed] == ["license_number"]
+    assert failed[0].result["unexpected_index_list"] in ([1], [{"record_key": "CE_BROKER|P-2|FL"}])
+
+    pages = list((tmp_path / "gx" / "uncommitted" / "data_docs").rglob("*.html"))
+    assert any("run 2026-11-16" in p.read_text() for p in pages)
+    stored = [p for p in tmp_path.rglob("*") if p.is_file()]
+    leaks = [p for p in stored if SECRET_LICENSE in p.read_text(errors="ignore")]
+    assert leaks == []
