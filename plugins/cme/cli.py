@@ -9,6 +9,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from cme.dashboard import DEFAULT_PORT
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="CME credit reporting: landing extracts -> warehouse -> body submissions.")
 console = Console(stderr=True)
@@ -142,7 +144,7 @@ def dashboard(
     host: str = typer.Option("127.0.0.1", "--host",
                              help="Address to listen on. The pages show learner ids: keep it local, "
                                   "or put it behind your sign-on proxy."),
-    port: int = typer.Option(8050, "--port"),
+    port: int = typer.Option(DEFAULT_PORT, "--port"),
     settings: Optional[Path] = typer.Option(None, "--settings", exists=True, dir_okay=False),
 ):
     """Serve the compliance dashboard: per-body submission status, the exception queue,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cme import PROJECT_DIR, executable
 from cme.settings import ProviderSettings
-from cme.warehouse import private_dir
+from cme.warehouse import connect, private_dir
 
 log = logging.getLogger(__name__)
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
@@ -28,7 +28,7 @@ def as_of_date(warehouse: Path, run_date: str) -> str:
     import duckdb
 
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with connect(Path(warehouse), read_only=True) as con:
             latest = con.execute("select max(_extract_date) from raw.loaded_files").fetchone()[0]
     except (duckdb.IOException, duckdb.CatalogException):
         latest = None  # nothing loaded yet

@@ -10,9 +10,10 @@ from datetime import date
 from pathlib import Path
 
 from cme import executable
+from cme.dashboard import DEFAULT_PORT
 from cme.warehouse import connect, make_private, private_dir
 
-DASHBOARD_URL = "http://127.0.0.1:8050/"  # where `cme dashboard` listens by default
+DASHBOARD_URL = f"http://127.0.0.1:{DEFAULT_PORT}/"  # where `cme dashboard` listens by default
 
 
 def build_summary(warehouse: Path, run_date: date, out_dir: Path, alert_days: int = 7,

@@ -1,7 +1,8 @@
 """The compliance dashboard: a small FastAPI app with server-rendered pages.
 
-It opens the warehouse read-only for each request, so it never blocks or changes a
-run; while a run holds the write lock it answers 503 with a page asking to retry.
+It opens the warehouse read-only for each request and closes it, so it never changes
+a run's data and holds the file only for a query (a run waits that out); while a run
+holds the write lock it answers 503 with a page asking to retry.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
     templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     docs_dir = out_dir / DATA_DOCS
-    # GX publishes Data Docs at each run's gates; before the first one the link is hidden.
+    # GX publishes Data Docs at each run's gates: the folder may not exist yet.
     app.mount("/data-docs", StaticFiles(directory=docs_dir, html=True, check_dir=False),
               name="data-docs")
 
@@ -67,13 +68,14 @@ def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def overview(request: Request):
-        today = queries.as_of(reports) or date.today()
+        as_of = queries.as_of(reports)
+        today = as_of or date.today()
         with open_warehouse() as con:
             bodies = queries.body_status(con, today)
             counts = queries.exception_counts(con)
             disclosures = queries.disclosures_due(con, today, upcoming_days)
         summaries = queries.run_summaries(reports)
-        return page(request, "overview.html", bodies=bodies, counts=counts,
+        return page(request, "overview.html", as_of=as_of, bodies=bodies, counts=counts,
                     disclosure_problems=sum(d["status"] != "compliant" for d in disclosures),
                     disclosures=len(disclosures), upcoming_days=upcoming_days,
                     charts=charts.trend_charts(summaries), runs=summaries[::-1])
@@ -101,10 +103,10 @@ def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
 
     @app.get("/disclosures", response_class=HTMLResponse)
     def disclosures(request: Request):
-        today = queries.as_of(reports) or date.today()
+        as_of = queries.as_of(reports)
         with open_warehouse() as con:
-            rows = queries.disclosures_due(con, today, upcoming_days)
-        return page(request, "disclosures.html", rows=rows, upcoming_days=upcoming_days)
+            rows = queries.disclosures_due(con, as_of or date.today(), upcoming_days)
+        return page(request, "disclosures.html", as_of=as_of, rows=rows, upcoming_days=upcoming_days)
 
     @app.get("/validations", response_class=HTMLResponse)
     def validations(request: Request):

@@ -169,11 +169,12 @@ def validation_runs(gx_root: Path) -> list[dict]:
         except (OSError, ValueError):
             continue
         stats = result.get("statistics", {})
-        run_name = result.get("meta", {}).get("run_id", {}).get("run_name") or ""
+        run_id = result.get("meta", {}).get("run_id", {})
+        run_name = run_id.get("run_name") or ""
         runs.append({
             "run_date": run_name.removeprefix("run ") if run_name.startswith("run ") else "",
             "suite": result.get("suite_name", path.parts[-4]),
-            "run_time": result.get("meta", {}).get("run_id", {}).get("run_time", "")[:19],
+            "run_time": (run_id.get("run_time") or "")[:19],
             "success": bool(result.get("success")),
             "evaluated": stats.get("evaluated_expectations", 0),
             "failed": stats.get("unsuccessful_expectations", 0),
