@@ -99,9 +99,11 @@ def _written_keys(con, day=None) -> set[str]:
 
 def _people_with_records_written(con, day) -> set[str]:
     return {lid for (lid,) in con.execute(
-        "select distinct a.learner_id from ledger.submission_events as l "
-        "inner join intermediate.int_accounts_linked as a on split_part(l.record_key, '|', 2) = a.person_id "
-        "where l.event = 'written' and l.run_date = ?", [day]).fetchall()}
+        "select distinct a.learner_id from ledger.submission_events as w "
+        "inner join ledger.submission_events as p on p.batch_id = w.batch_id "
+        "and p.record_key = w.record_key and p.event = 'prepared' "
+        "inner join intermediate.int_accounts_linked as a on p.payload->>'person_id' = a.person_id "
+        "where w.event = 'written' and w.run_date = ?", [day]).fetchall()}
 
 
 def test_a_record_with_an_error_is_held_and_its_control_is_sent(con):

@@ -24,6 +24,7 @@ from cme.settings import ProviderSettings
 from cme.warehouse import connect, private_dir, read_frame
 
 log = logging.getLogger(__name__)
+TRACKED_COLUMNS = ("person_id", "activity_id")
 
 
 class GateMissing(RuntimeError):
@@ -95,7 +96,10 @@ def export_body(warehouse: Path, body: Body, run_date: date, out: Path,
             result.status, result.stopped_because = "stopped", gate["stopped"]
             return result
         fields = load_fields(con, body.name)
-        columns = sorted({f.source for f in fields} | {"record_key", "record_action", "record_hash"})
+        # person and activity ride along in the ledger (not sent): the audit trail, and
+        # the rules that follow a record through merges and conflicts, need them
+        columns = sorted({f.source for f in fields} | {"record_key", "record_action", "record_hash"}
+                         | set(TRACKED_COLUMNS))
         frame = read_frame(
             con, f"select {', '.join(columns)} from main.{body.mart} "
             "where submission_state = 'pending' and body = $body "
@@ -105,7 +109,8 @@ def export_body(warehouse: Path, body: Body, run_date: date, out: Path,
             return result
         batch_id = next_batch_id(con, body.name, run_date)
         ledger_records = [LedgerRecord(r["record_key"], r["record_action"], r["record_hash"],
-                                       {f.source: r.get(f.source) for f in fields})
+                                       {**{f.source: r.get(f.source) for f in fields},
+                                        **{c: r.get(c) for c in TRACKED_COLUMNS}})
                           for r in records]
         append(con, batch_id=batch_id, body=body.name, event="prepared", run_date=run_date,
                records=ledger_records)

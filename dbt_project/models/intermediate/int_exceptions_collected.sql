@@ -56,8 +56,7 @@ rejections as (
 corrections as (
     select tracked.body, 'MANUAL_CORRECTION_REQUIRED' as reason_code, 'error' as severity,
            tracked.record_key || '|' || tracked.record_hash as subject_key,
-           split_part(tracked.record_key, '|', 2) as person_id,
-           cast(null as varchar) as activity_id, tracked.record_key, cast(null as date) as due_on,
+           tracked.person_id, tracked.activity_id, tracked.record_key, cast(null as date) as due_on,
            case when records.record_key is null then 'sent record no longer supported by the data (revoked or removed)'
                 else 'sent record differs from the current data' end as detail
     from tracked
@@ -65,6 +64,8 @@ corrections as (
         on records.body = tracked.body and records.record_key = tracked.record_key
     where tracked.body in ('CE_BROKER', 'CPE_MONITOR')
       and tracked.is_live
+      -- a person in identity conflict has credit on hold, not withdrawn: nothing to correct
+      and coalesce(tracked.person_id, '') not in (select person_id from people where has_identity_conflict)
       and not exists (select 1 from records as r
                       where r.body = tracked.body and r.record_key = tracked.record_key
                         and r.submission_state in ('written', 'sent', 'accepted'))

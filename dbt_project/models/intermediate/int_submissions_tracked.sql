@@ -2,8 +2,22 @@
    (body, record_key, record_hash), i.e. per version of a record's content.
    A version is live at the body when its latest Add event is written, sending
    (in flight or in doubt), sent (awaiting the body's answer) or accepted, and
-   no Delete of it was written later. #}
-with events as (select * from {{ ref('stg_ledger__submission_events') }}),
+   no Delete of it was written later.
+   A key that names a person id since retired by a merge is read with the
+   person's current id (int_person_id_aliases): what was sent for either
+   account is the merged person's, and is neither re-sent nor withdrawn. #}
+with ledger_events as (select * from {{ ref('stg_ledger__submission_events') }}),
+aliases as (select * from {{ ref('int_person_id_aliases') }}),
+
+events as (
+    select
+        ledger_events.* replace (
+            case when aliases.person_id is null then ledger_events.record_key
+                 else replace(ledger_events.record_key, '|' || aliases.alias_person_id || '|',
+                              '|' || aliases.person_id || '|') end as record_key)
+    from ledger_events
+    left join aliases on aliases.alias_person_id = split_part(ledger_events.record_key, '|', 2)
+),
 
 latest as (
     select
@@ -23,6 +37,8 @@ final as (
     select
         adds.body,
         adds.record_key,
+        coalesce(person_aliases.person_id, json_extract_string(adds.payload, '$.person_id')) as person_id,
+        json_extract_string(adds.payload, '$.activity_id') as activity_id,
         adds.record_hash,
         adds.state as add_state,
         adds.message,
@@ -41,6 +57,8 @@ final as (
         and deletes.body = adds.body
         and deletes.record_key = adds.record_key
         and deletes.record_hash = adds.record_hash
+    left join aliases as person_aliases
+        on person_aliases.alias_person_id = json_extract_string(adds.payload, '$.person_id')
     where adds.record_action = 'Add'
 )
 

@@ -36,8 +36,11 @@ per_license as (
 current_records as (
     select
         'CE_BROKER' as body,
-        'CE_BROKER|' || per_license.person_id || '|' || per_license.state || '|'
-            || per_license.license_profession || '|' || per_license.activity_id || '|'
+        {# CE Broker's own key: license x course x completion date. No person id,
+           so merging accounts never changes it; the license number is hashed so
+           keys (shown on the dashboard, kept in gate files) carry no identifier. #}
+        'CE_BROKER|' || per_license.state || '|' || per_license.license_profession || '|'
+            || substr(md5(per_license.license_number), 1, 16) || '|' || per_license.activity_id || '|'
             || per_license.completed_on as record_key,
         per_license.person_id,
         per_license.activity_id,

@@ -14,6 +14,7 @@ per_uan as (
     select
         person_id, coalesce(nullif(trim(uan), ''), '(none)') as uan, completed_on,
         any_value(credit_type) as credit_type,
+        min(activity_id) as activity_id,  -- a UAN names one activity
         sum(credits_awarded) as contact_hours
     from awards
     group by person_id, coalesce(nullif(trim(uan), ''), '(none)'), completed_on
@@ -22,9 +23,13 @@ per_uan as (
 current_records as (
     select
         'CPE_MONITOR' as body,
-        'CPE_MONITOR|' || per_uan.person_id || '|' || per_uan.uan || '|' || per_uan.completed_on as record_key,
+        {# CPE Monitor's own key: ePID x UAN x participation date (the ePID hashed:
+           keys carry no identifier). A person with no ePID yet is held
+           (MISSING_EPID) under a person key. #}
+        'CPE_MONITOR|' || coalesce('E' || substr(md5(people.nabp_eprofile_id), 1, 16), per_uan.person_id)
+            || '|' || per_uan.uan || '|' || per_uan.completed_on as record_key,
         per_uan.person_id,
-        cast(null as varchar) as activity_id,
+        per_uan.activity_id,
         per_uan.completed_on,
         '{{ var("acpe_provider_number") }}' as provider_number,
         people.nabp_eprofile_id as epid,

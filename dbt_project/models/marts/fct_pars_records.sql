@@ -113,12 +113,14 @@ adds as (
     {{ add_records_with_state('hashed', 'tracked', one_live_version=false) }}
 ),
 
-{# Live at PARS but not current (revoked, or changed): withdraw that version. #}
+{# Live at PARS but not current (revoked, or changed): withdraw that version.
+   Never for a person now in identity conflict: their credit is on hold, not
+   revoked, and what PARS accepted stays until the conflict is resolved. #}
 deletes as (
     select
         tracked.body,
         tracked.record_key,
-        split_part(tracked.record_key, '|', 2) as person_id,
+        tracked.person_id,
         split_part(tracked.record_key, '|', 3) as activity_id,
         cast(split_part(tracked.record_key, '|', 4) as date) as completed_on,
         {% for c in payload_columns %}
@@ -139,6 +141,7 @@ deletes as (
     from tracked
     anti join hashed using (record_key, record_hash)
     where tracked.is_live
+      and coalesce(tracked.person_id, '') not in (select person_id from people where has_identity_conflict)
 ),
 
 final as (
