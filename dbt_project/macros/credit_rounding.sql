@@ -13,12 +13,26 @@
     cast(({{ ts }}) at time zone '{{ var("timezone") }}' as date)
 {%- endmacro %}
 
+{# The run's dates are read at run time from meta.run_clock, a one-row table the
+   pipeline writes before each build (cme.dbt_runner), not passed as --vars: dbt
+   discards partial parsing whenever vars change, which re-parsed the whole project
+   on every daily run. Unit tests set them as vars (overrides: vars). #}
 {% macro run_date() -%}
+    {%- if var("run_date", none) is not none -%}
     cast('{{ var("run_date") }}' as date)
+    {%- else -%}
+    (select run_date from meta.run_clock)
+    {%- endif -%}
 {%- endmacro %}
 
 {# What the rules' clock reads (late, window closed, disclosure findings): the run
    date, or the latest extract date loaded when a backfill runs an older date. #}
 {% macro as_of_date() -%}
-    cast('{{ var("as_of_date", var("run_date")) }}' as date)
+    {%- if var("as_of_date", none) is not none -%}
+    cast('{{ var("as_of_date") }}' as date)
+    {%- elif var("run_date", none) is not none -%}
+    cast('{{ var("run_date") }}' as date)
+    {%- else -%}
+    (select as_of_date from meta.run_clock)
+    {%- endif -%}
 {%- endmacro %}

@@ -20,21 +20,41 @@
 {%- endmacro %}
 
 {# The Add records of a body mart with where each stands at the body.
+   A record stands where its live version stands when that version is this very
+   one (same record_hash) or carries the same credit (same content_hash): a new
+   spelling of a name or a merged account's identifiers is no reason to send,
+   withdraw or correct what the body already holds. A rejected version goes again
+   only when any of its fields changes (a corrected birth date is a change).
    `one_live_version`: the body allows no edits (CE Broker, CPE Monitor), so while
    any version of a record is live a changed version is `superseded`, never re-sent. #}
 {% macro add_records_with_state(hashed, tracked, one_live_version) -%}
     select
         {{ hashed }}.*,
         'Add' as record_action,
-        case when {{ tracked }}.is_live then {{ tracked }}.add_state
+        case when exact.is_live then exact.add_state
+             when same_content.add_state is not null then same_content.add_state
              {% if one_live_version %}
              when {{ hashed }}.record_key in (select record_key from {{ tracked }} where is_live)
                  then 'superseded'
              {% endif %}
-             when {{ tracked }}.is_rejected then 'rejected'
+             when exact.is_rejected then 'rejected'
              else 'pending' end as submission_state,
-        {{ tracked }}.written_on,
-        {{ tracked }}.message as body_message
+        case when exact.is_live or same_content.add_state is null then exact.written_on
+             else same_content.written_on end as written_on,
+        case when exact.is_live or same_content.add_state is null then exact.message
+             else same_content.message end as body_message
     from {{ hashed }}
-    left join {{ tracked }} using (record_key, record_hash)
+    left join {{ tracked }} as exact
+        on exact.record_key = {{ hashed }}.record_key and exact.record_hash = {{ hashed }}.record_hash
+    left join (
+        select record_key, content_hash,
+               arg_max(add_state, written_at) as add_state,
+               arg_max(written_on, written_at) as written_on,
+               arg_max(message, written_at) as message
+        from {{ tracked }}
+        where is_live and content_hash is not null
+        group by record_key, content_hash
+    ) as same_content
+        on same_content.record_key = {{ hashed }}.record_key
+        and same_content.content_hash = {{ hashed }}.content_hash
 {%- endmacro %}

@@ -35,6 +35,15 @@ def as_of_date(warehouse: Path, run_date: str) -> str:
     return max(run_date, latest.isoformat()) if latest else run_date
 
 
+def write_run_clock(warehouse: Path, run_date: str, as_of: str) -> None:
+    """The dates the models read at run time (macros run_date() and as_of_date())."""
+    with connect(Path(warehouse)) as con:
+        con.execute("create schema if not exists meta")
+        con.execute("create or replace table meta.run_clock as "
+                    "select cast(? as date) as run_date, cast(? as date) as as_of_date",
+                    [run_date, as_of])
+
+
 class DbtBuildError(RuntimeError):
     """dbt build failed; the message names every failed model, test or seed."""
 
@@ -47,8 +56,9 @@ def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_d
     overwrites target/run_results.json on every call.
     """
     work_dir = private_dir(Path(work_dir))
-    dbt_vars = {"run_date": run_date, "as_of_date": as_of_date(warehouse, run_date),
-                **settings.dbt_vars()}
+    write_run_clock(warehouse, run_date, as_of_date(warehouse, run_date))
+    # only settings go in --vars: they rarely change, so dbt keeps its partial parse
+    dbt_vars = settings.dbt_vars()
     cmd = [executable("dbt"), "build", "--project-dir", str(DBT_PROJECT_DIR),
            "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(work_dir / "target"),
            "--log-path", str(work_dir / "logs"), "--vars", json.dumps(dbt_vars)]

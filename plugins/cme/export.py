@@ -24,7 +24,7 @@ from cme.settings import ProviderSettings
 from cme.warehouse import connect, private_dir, read_frame
 
 log = logging.getLogger(__name__)
-TRACKED_COLUMNS = ("person_id", "activity_id")
+TRACKED_COLUMNS = ("person_id", "activity_id", "content_hash")
 
 
 class GateMissing(RuntimeError):

@@ -39,6 +39,7 @@ final as (
         adds.record_key,
         coalesce(person_aliases.person_id, json_extract_string(adds.payload, '$.person_id')) as person_id,
         json_extract_string(adds.payload, '$.activity_id') as activity_id,
+        json_extract_string(adds.payload, '$.content_hash') as content_hash,
         adds.record_hash,
         adds.state as add_state,
         adds.message,

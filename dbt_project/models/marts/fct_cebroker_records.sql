@@ -7,6 +7,10 @@
 {% set payload_columns = ['course_number', 'completion_date', 'license_profession',
     'license_number', 'state', 'first_name', 'last_name', 'credit_hours'] %}
 
+{# the credit a record carries; learner names and identifiers are not content #}
+{% set content_columns = ['course_number', 'completion_date', 'license_profession', 'license_number', 'state',
+    'credit_hours'] %}
+
 with awards as (select * from {{ ref('fct_credit_awards') }} where body = 'CE_BROKER'),
 people as (select * from {{ ref('dim_people') }}),
 activities as (select * from {{ ref('dim_activities') }}),
@@ -69,7 +73,8 @@ current_records as (
 ),
 
 hashed as (
-    select *, {{ record_hash(payload_columns) }} as record_hash
+    select *, {{ record_hash(payload_columns) }} as record_hash,
+           {{ record_hash(content_columns) }} as content_hash
     from current_records
 ),
 

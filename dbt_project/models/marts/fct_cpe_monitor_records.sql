@@ -6,6 +6,9 @@
 {% set payload_columns = ['epid', 'date_of_birth', 'uan', 'participation_date',
     'action', 'contact_hours'] %}
 
+{# the credit a record carries; learner names and identifiers are not content #}
+{% set content_columns = ['epid', 'uan', 'participation_date', 'action', 'contact_hours'] %}
+
 with awards as (select * from {{ ref('fct_credit_awards') }} where body = 'CPE_MONITOR'),
 people as (select * from {{ ref('dim_people') }}),
 tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CPE_MONITOR'),
@@ -52,7 +55,8 @@ current_records as (
 ),
 
 hashed as (
-    select *, {{ record_hash(payload_columns) }} as record_hash
+    select *, {{ record_hash(payload_columns) }} as record_hash,
+           {{ record_hash(content_columns) }} as content_hash
     from current_records
 ),
 

@@ -8,6 +8,10 @@
     'board', 'board_id', 'total_board_credits', 'credit_type_1', 'credits_1', 'credit_type_2',
     'credits_2', 'credit_type_3', 'credits_3'] %}
 
+{# the credit a record carries; learner names and identifiers are not content #}
+{% set content_columns = ['accme_activity_id', 'completion_date', 'cme_credits', 'ipce_credits', 'board',
+    'total_board_credits', 'credit_type_1', 'credits_1', 'credit_type_2', 'credits_2', 'credit_type_3', 'credits_3'] %}
+
 with awards as (select * from {{ ref('fct_credit_awards') }}),
 people as (select * from {{ ref('dim_people') }}),
 activities as (select * from {{ ref('dim_activities') }}),
@@ -105,7 +109,8 @@ current_records as (
 ),
 
 hashed as (
-    select *, {{ record_hash(payload_columns) }} as record_hash
+    select *, {{ record_hash(payload_columns) }} as record_hash,
+           {{ record_hash(content_columns) }} as content_hash
     from current_records
 ),
 
@@ -134,13 +139,17 @@ deletes as (
         cast(null as date) as window_closes_on,
         cast([] as varchar[]) as error_codes,
         tracked.record_hash,
+        tracked.content_hash,
         'Delete' as record_action,
         'pending' as submission_state,  -- live at PARS, so not yet withdrawn
         tracked.written_on,
         cast(null as varchar) as body_message
     from tracked
-    anti join hashed using (record_key, record_hash)
     where tracked.is_live
+      and not exists (select 1 from hashed
+                      where hashed.record_key = tracked.record_key
+                        and (hashed.record_hash = tracked.record_hash
+                             or hashed.content_hash = tracked.content_hash))
       and coalesce(tracked.person_id, '') not in (select person_id from people where has_identity_conflict)
 ),
 
