@@ -298,3 +298,24 @@ def test_the_dag_ends_on_the_export_check_so_a_failed_export_fails_the_run(tmp_p
     assert leaves == ["check_exports"]
     assert "run_summary" in dag.get_task("check_exports").upstream_task_ids
     assert dag.get_task("check_exports").trigger_rule == "all_success"
+
+
+@pytest.mark.e2e
+def test_cme_run_exits_non_zero_names_the_failed_body_and_logs_no_learner_value(tmp_path):
+    """One real DAG run (slow: the failed export is retried by Airflow) on the small landing:
+    the control-character learners are held, PARS's export fails for a reason of its own
+    (its submission folder cannot be created), the other bodies still write."""
+    from tests.conftest import run_cme
+
+    landing, out = _landing(tmp_path / "landing"), tmp_path / "out"
+    (out / "submissions").mkdir(parents=True)
+    (out / "submissions" / "ACCME_PARS").write_text("not a folder")
+    proc = run_cme("run", "--landing", landing, "--out", out, "--date", D.isoformat())
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "export[ACCME_PARS] failed" in proc.stderr
+    pars = proc.stdout.split("  ACCME_PARS:")[1].splitlines()[0]
+    assert "FAILED: export:" in pars and "(ok)" in proc.stdout.split("  CE_BROKER:")[1].splitlines()[0]
+    log = (out / "logs" / "airflow_runs.log").read_text(errors="replace")
+    assert "check_exports" in log
+    for text in (proc.stdout, proc.stderr, log):
+        assert SURNAME not in text

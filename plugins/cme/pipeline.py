@@ -100,8 +100,12 @@ def _write_status(ctx: RunContext, body: str, status: dict) -> None:
     import json
 
     from cme.bodies.base import write_atomically
+    from cme.warehouse import private_dir
 
-    write_atomically(export_status_path(ctx.out, body, ctx.run_date),
+    path = export_status_path(ctx.out, body, ctx.run_date)
+    private_dir(path.parent.parent)
+    private_dir(path.parent)
+    write_atomically(path,
                      json.dumps({"body": body, "run_date": ctx.run_date.isoformat(), **status},
                                 indent=2).encode())
 
