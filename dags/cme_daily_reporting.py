@@ -6,7 +6,8 @@ into the warehouse's `raw` schema (bad rows quarantined with file, line,
 column and reason), build the dbt project once (staging -> intermediate ->
 marts, with every data test and unit test), then for each reporting body run
 its Great Expectations gate and write its submission files, rebuild what reads
-the submission ledger, and write the run summary.
+the submission ledger, and write the run summary. The last task fails the run
+when any body's export or delivery failed (the summary says FAILED for it).
 
 Gates and exports are mapped per body: one body's failure does not stop the
 others (exports run when all gates are done, and each reads only its own
@@ -132,11 +133,18 @@ def cme_daily_reporting():
         print(format_summary(summary))
         return summary
 
+    @task(retries=0)
+    def check_exports() -> dict:
+        """Fail the run when a body's export or delivery failed (after the summary says so)."""
+        from cme.pipeline import check_exports as run
+
+        return run(_ctx())
+
     bodies = list_bodies()
     gates = gate.expand(body=bodies)
     exports = export.expand(body=bodies)
     check_settings() >> ingest() >> dbt_build() >> bodies
-    gates >> exports >> refresh_ledger_marts() >> run_summary()
+    gates >> exports >> refresh_ledger_marts() >> run_summary() >> check_exports()
 
 
 cme_daily_reporting()

@@ -58,3 +58,12 @@
         on same_content.record_key = {{ hashed }}.record_key
         and same_content.content_hash = {{ hashed }}.content_hash
 {%- endmacro %}
+
+{# UNSUPPORTED_CHARACTER: any of `expressions` (the text fields a body receives)
+   holds a character a body's file format cannot carry: C0 controls (tab, CR and
+   LF inside a value too; ingest already trims them at either end), DEL and C1
+   controls, and the non-characters U+FFFE and U+FFFF that XML 1.0 forbids.
+   The same class as cme.textcells.UNSUPPORTED. #}
+{% macro unsupported_character(expressions) -%}
+    case when regexp_matches(concat_ws('|', {% for e in expressions %}coalesce(cast({{ e }} as varchar), ''){% if not loop.last %}, {% endif %}{% endfor %}), '[\x00-\x1f\x7f-\x9f\x{FFFE}\x{FFFF}]') then 'UNSUPPORTED_CHARACTER' end
+{%- endmacro %}

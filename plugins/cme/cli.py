@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Optional
@@ -89,14 +90,29 @@ def run(
     log_file = private_dir(out / "logs") / "airflow_runs.log"
     for d in dates:
         console.print(f"running cme_daily_reporting for {d} ...")
+        report = out / "reports" / f"run_summary_{d.isoformat()}.json"
+        started = time.time()
         try:
             run_day(d, landing, out, settings, env, log_file,
                     full_refresh=full_refresh and d == dates[0])
         except DagRunFailed as exc:
+            if report.exists() and report.stat().st_mtime >= started:
+                typer.echo(format_summary(json.loads(report.read_text())))
+            for body, why in _failed_exports(out, d).items():
+                console.print(f"[red]task export[{body}] failed: {why}[/red]")
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1)
-        report = out / "reports" / f"run_summary_{d.isoformat()}.json"
         typer.echo(format_summary(json.loads(report.read_text())))
+
+
+def _failed_exports(out: Path, day: date) -> dict[str, str]:
+    """Bodies whose export or delivery failed on `day` (value-free, from OUT/exports)."""
+    failed = {}
+    for path in sorted(out.glob(f"exports/*/{day.isoformat()}.json")):
+        status = json.loads(path.read_text())
+        if status.get("status") != "ok":
+            failed[status["body"]] = f"{status['stage']}: {status['error_class']}: {status['message']}"
+    return failed
 
 
 @app.command()

@@ -21,6 +21,7 @@ from cme.bodies.base import Body, load_fields, sha256_file, write_atomically
 from cme.gates import gate_path
 from cme.ledger import LedgerRecord, append, ensure_ledger, next_batch_id, open_batches
 from cme.settings import ProviderSettings
+from cme.textcells import unwritable_fields
 from cme.warehouse import connect, private_dir, read_frame
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class ExportResult:
     files: list[str] = field(default_factory=list)
     stopped_because: list[str] = field(default_factory=list)
     recovered_batches: list[str] = field(default_factory=list)
+    unwritable: dict[str, list[str]] = field(default_factory=dict)  # record_key -> fields
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,6 +107,16 @@ def export_body(warehouse: Path, body: Body, run_date: date, out: Path,
             "where submission_state = 'pending' and body = $body "
             "order by record_action desc, record_key", {"body": body.name})
         records = [r for r in frame.to_dict("records") if r["record_key"] not in gate["held"]]
+        # The marts hold these (UNSUPPORTED_CHARACTER); this is the backstop, so one
+        # record's value can never fail the whole batch. Keys and fields only, no values.
+        result.unwritable = {r["record_key"]: bad for r in records
+                             if (bad := unwritable_fields(r, [f.source for f in fields]))}
+        if result.unwritable:
+            log.warning("export %s: %d record(s) held, a field the format cannot carry: %s",
+                        body.name, len(result.unwritable),
+                        "; ".join(f"{k} ({', '.join(v)})" for k, v in result.unwritable.items()))
+            records = [r for r in records if r["record_key"] not in result.unwritable]
+            result.records_held += len(result.unwritable)
         if not records:
             return result
         batch_id = next_batch_id(con, body.name, run_date)

@@ -41,12 +41,14 @@ class RunContext:
 def check_settings(ctx: RunContext) -> dict:
     """Fail fast, naming the setting, before anything is written.
 
-    Also forgets this date's earlier gate results, so no export can act on a
-    gate that did not run in this run.
+    Also forgets this date's earlier gate results and export outcomes, so no
+    export can act on a gate that did not run in this run, and the summary
+    reports only exports of this run.
     """
     settings = ctx.settings()
-    for stale in (ctx.out / "gates").glob(f"*/{ctx.run_date.isoformat()}.json"):
-        stale.unlink()
+    for folder in ("gates", "exports"):
+        for stale in (ctx.out / folder).glob(f"*/{ctx.run_date.isoformat()}.json"):
+            stale.unlink()
     return {"accreditor": settings.accreditor, "timezone": settings.timezone}
 
 
@@ -85,21 +87,82 @@ def gate(ctx: RunContext, body: str) -> dict:
             "stopped": result.stopped}
 
 
+class ExportFailed(RuntimeError):
+    """A body's export or delivery failed. The message names the body, the stage and
+    the error class, never a learner value."""
+
+
+def export_status_path(out: Path, body: str, run_date: date) -> Path:
+    return Path(out) / "exports" / body / f"{run_date.isoformat()}.json"
+
+
+def _write_status(ctx: RunContext, body: str, status: dict) -> None:
+    import json
+
+    from cme.bodies.base import write_atomically
+    from cme.warehouse import private_dir
+
+    path = export_status_path(ctx.out, body, ctx.run_date)
+    private_dir(path.parent.parent)
+    private_dir(path.parent)
+    write_atomically(path,
+                     json.dumps({"body": body, "run_date": ctx.run_date.isoformat(), **status},
+                                indent=2).encode())
+
+
+def _safe_message(exc: Exception) -> str:
+    """Our own errors are worded without values; anything else (openpyxl, lxml, the
+    csv module...) may quote the value it choked on, so its message is withheld."""
+    from cme.export import GateMissing
+    from cme.textcells import UnwritableValue
+    from cme.transport import DeliveryNotConfigured, TransientError
+
+    if isinstance(exc, (GateMissing, UnwritableValue, TransientError, DeliveryNotConfigured)):
+        return str(exc)
+    return "message withheld (it may quote a learner value); the task log shows where it failed"
+
+
 def export(ctx: RunContext, body: str) -> dict:
     """Write the body's new submission, then deliver what is written but not yet answered.
 
     Delivery runs even when today's gate stopped the batch: records written on
     earlier runs passed their own gate and are still owed to the body.
+
+    The outcome goes to OUT/exports/<body>/<date>.json: `failed` from the start
+    (a killed task leaves it so), `ok` only once both steps are done. A failure
+    raises ExportFailed with a value-free message, so the task fails.
     """
+    import logging
+    import traceback
+
     from cme.bodies import all_bodies
     from cme.delivery import deliver_body
     from cme.export import export_body
 
+    _write_status(ctx, body, {"status": "failed", "stage": "export", "error_class": "Unfinished",
+                              "message": "the export started and has not finished"})
     settings = ctx.settings()
     spec = all_bodies()[body]
-    written = export_body(ctx.warehouse, spec, ctx.run_date, ctx.out, settings).to_dict()
-    delivered = deliver_body(ctx.warehouse, spec, ctx.run_date, settings,
-                             timeout=settings.http_timeout_seconds).to_dict()
+    stage, failure = "export", None
+    try:
+        written = export_body(ctx.warehouse, spec, ctx.run_date, ctx.out, settings).to_dict()
+        stage = "delivery"
+        delivered = deliver_body(ctx.warehouse, spec, ctx.run_date, settings,
+                                 timeout=settings.http_timeout_seconds).to_dict()
+    except Exception as exc:  # noqa: BLE001 - recorded, then raised again without its value
+        failure = {"status": "failed", "stage": stage, "error_class": type(exc).__name__,
+                   "message": _safe_message(exc)}
+        where = "".join(traceback.format_tb(exc.__traceback__))  # frames only, no message
+    if failure:
+        # raised outside the except block: the original exception (and its message)
+        # is not chained into the task log
+        _write_status(ctx, body, failure)
+        logging.getLogger(__name__).error("%s %s failed: %s: %s\n%s", body, failure["stage"],
+                                          failure["error_class"], failure["message"], where)
+        raise ExportFailed(f"{body}: {failure['stage']} failed: {failure['error_class']}: "
+                           f"{failure['message']}")
+    _write_status(ctx, body, {"status": "ok", "stage": "done", "error_class": None, "message": None,
+                              "records_written": written["records_written"]})
     return {**written, "delivery": delivered}
 
 
@@ -114,6 +177,30 @@ def summarize(ctx: RunContext) -> dict:
     settings = ctx.settings()
     return build_summary(ctx.warehouse, ctx.run_date, ctx.out, settings.deadline_alert_days,
                          [b for b, t in settings.transport.items() if t == "http"])
+
+
+class RunFailed(RuntimeError):
+    """Some body's export or delivery failed this run (names the bodies, no values)."""
+
+
+def check_exports(ctx: RunContext) -> dict:
+    """Fail the run when any active body's export or delivery did not finish `ok`.
+
+    Runs after the summary is written, so the summary says FAILED for the body
+    and the run still ends failed (and `cme run` exits non-zero)."""
+    import json
+
+    failed = {}
+    for body in list_bodies(ctx):
+        path = export_status_path(ctx.out, body, ctx.run_date)
+        status = json.loads(path.read_text()) if path.exists() else {
+            "status": "failed", "stage": "export", "error_class": "NotRun",
+            "message": "the export task did not run"}
+        if status["status"] != "ok":
+            failed[body] = f"{status['stage']} failed: {status['error_class']}: {status['message']}"
+    if failed:
+        raise RunFailed("; ".join(f"{b}: {why}" for b, why in failed.items()))
+    return {"exports": "ok"}
 
 
 def alert_on_closed_windows(ctx: RunContext, summary: dict) -> Path | None:

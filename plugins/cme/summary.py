@@ -97,6 +97,13 @@ def _bodies(con, run_date: date, out_dir: Path) -> dict:
                         "held_back": len(gate["held"]), "late": late, "stopped": gate["stopped"],
                         "accepted": answers.get("accepted", 0), "rejected": answers.get("rejected", 0),
                         "awaiting_answer": answers.get("sent", 0)}
+    # each export writes its outcome (cme.pipeline.export): `failed` until it finishes
+    for status_file in sorted(out_dir.glob(f"exports/*/{run_date.isoformat()}.json")):
+        status = json.loads(status_file.read_text())
+        entry = bodies.setdefault(status["body"], {
+            "records_due": 0, "written": 0, "held_back": 0, "late": 0,
+            "stopped": ["no gate result this run"], "accepted": 0, "rejected": 0, "awaiting_answer": 0})
+        entry["export"] = {k: status.get(k) for k in ("status", "stage", "error_class", "message")}
     return bodies
 
 
@@ -137,7 +144,11 @@ def format_summary(summary: dict) -> str:
         lines.append("  decisions: " + ", ".join(
             f"{reason} {n}" for reason, n in summary["decisions_this_run"].items()))
     for body, b in summary.get("bodies", {}).items():
-        state = "STOPPED: " + "; ".join(b["stopped"]) if b["stopped"] else "ok"
+        export = b.get("export") or {}
+        if export.get("status") == "failed":
+            state = f"FAILED: {export['stage']}: {export['error_class']}: {export['message']}"
+        else:
+            state = "STOPPED: " + "; ".join(b["stopped"]) if b["stopped"] else "ok"
         lines.append(f"  {body}: due {b['records_due']}, written {b['written']}, "
                      f"held back {b['held_back']}, late {b['late']}, accepted {b.get('accepted', 0)}, "
                      f"rejected {b.get('rejected', 0)}, awaiting answer {b.get('awaiting_answer', 0)} ({state})")

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from cme.bodies.base import write_atomically
+from cme.textcells import neutralise
 from cme.warehouse import connect, private_dir
 
 AWARDS_SQL = """
@@ -82,15 +83,20 @@ def load(con, person_id: str, name: str, start: date, end: date) -> Transcript:
 
 
 def to_csv(t: Transcript) -> bytes:
+    """Text cells neutralised (cme.textcells); dates and credits keep their form."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["person_id", *COLUMNS])
+
+    def row(*cells):
+        writer.writerow([neutralise(c) for c in cells])
+
+    row("person_id", *COLUMNS)
     for r in t.rows:
-        writer.writerow([t.person_id, *[r[c] for c in COLUMNS]])
-    writer.writerow([])
-    writer.writerow(["total", "credit type", "unit", "credits"])
+        row(t.person_id, *[r[c] for c in COLUMNS])
+    row()
+    row("total", "credit type", "unit", "credits")
     for label, (unit, amount) in t.totals().items():
-        writer.writerow(["total", label, unit, f"{amount:.2f}"])
+        writer.writerow(["total", neutralise(label), neutralise(unit), f"{amount:.2f}"])
     return buffer.getvalue().encode()
 
 

@@ -63,6 +63,7 @@ current_records as (
         {{ codes([
             "case when activities.cebroker_course_id is null then 'COURSE_NOT_REGISTERED' end",
             "case when patterns.pattern is not null and not regexp_full_match(per_license.license_number, patterns.pattern) then 'INVALID_LICENSE_FORMAT' end",
+            unsupported_character(['activities.cebroker_course_id', 'per_license.license_profession', 'per_license.license_number', 'per_license.state', 'people.first_name', 'people.last_name']),
         ]) }} as error_codes
     from per_license
     inner join people using (person_id)

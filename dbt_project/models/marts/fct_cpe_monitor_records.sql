@@ -49,6 +49,7 @@ current_records as (
             "case when not regexp_full_match(per_uan.uan, '([0-9]{4}|JA[0-9]{7})-(0000|9999)-[0-9]{2}-[0-9]{3}-[LH][0-9]{2}-[PT]') then 'INVALID_UAN' end",
             "case when regexp_full_match(per_uan.uan, '([0-9]{4}|JA[0-9]{7})-(0000|9999)-[0-9]{2}-[0-9]{3}-[LH][0-9]{2}-[PT]') and right(per_uan.uan, 1) <> case people.profession when 'pharmacist' then 'P' when 'pharmacy_technician' then 'T' end then 'UAN_AUDIENCE_MISMATCH' end",
             "case when " ~ as_of_date() ~ " > per_uan.completed_on + " ~ var('cpe_monitor_window_days') ~ " then 'WINDOW_CLOSED' end",
+            unsupported_character(['people.nabp_eprofile_id', 'people.birth_month_day', 'per_uan.uan']),
         ]) }} as error_codes
     from per_uan
     inner join people using (person_id)

@@ -98,6 +98,7 @@ current_records as (
             "case when assembled.carries_cme and assembled.day_cme_credits > 0 and license.license_number is null and people.npi is null and people.invalid_npi is not null then 'INVALID_NPI' end",
             "case when assembled.board is not null and assembled.board <> 'ABS' and board_ids.board_id is null then 'MISSING_BOARD_ID' end",
             "case when " ~ as_of_date() ~ " > " ~ learner_year_close('assembled.completed_on') ~ " then 'WINDOW_CLOSED' end",
+            unsupported_character(['activities.accme_activity_id', 'people.first_name', 'people.last_name', 'people.birth_month_day', 'license.state', 'license.license_number', 'people.npi', 'assembled.board', 'board_ids.board_id']),
         ]) }} as error_codes
     from assembled
     inner join people using (person_id)

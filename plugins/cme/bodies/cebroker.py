@@ -12,6 +12,7 @@ from lxml import etree
 
 from cme.bodies.base import Body, Field, OutputFile, text, write_atomically
 from cme.settings import ProviderSettings
+from cme.textcells import UnwritableValue
 
 GATE_SQL = """
 select
@@ -54,18 +55,25 @@ SCHEMA = Path(__file__).with_name("schemas") / "cebroker_roster.xsd"
 MAX_FILE_BYTES = 16 * 1024 * 1024  # CE Broker's limit per upload
 
 
+def _element(parent, record: dict, f: Field) -> None:
+    try:
+        etree.SubElement(parent, f.name).text = text(record.get(f.source))
+    except Exception as exc:  # noqa: BLE001 - never let a value into the message
+        raise UnwritableValue(record["record_key"], f.name, type(exc).__name__) from None
+
+
 def _roster(records: list[dict], fields: list[Field]) -> etree._Element:
     roster = etree.Element("roster")
     first = records[0]
     for f in fields:
         if f.part == "roster":
-            etree.SubElement(roster, f.name).text = text(first.get(f.source))
+            _element(roster, first, f)
     attendees = etree.SubElement(roster, "attendees")
     for record in records:
         attendee = etree.SubElement(attendees, "attendee")
         for f in fields:
             if f.part == "attendee":
-                etree.SubElement(attendee, f.name).text = text(record.get(f.source))
+                _element(attendee, record, f)
     return roster
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cme.bodies.base import Body, Field, OutputFile, text, write_atomically
 from cme.settings import ProviderSettings
+from cme.textcells import UnwritableValue, neutralise
 
 GATE_SQL = """
 select
@@ -47,10 +48,15 @@ def write_requests(records: list[dict], fields: list[Field], folder: Path, batch
     lines = "".join(json.dumps(q, sort_keys=False) + "\n" for q in requests).encode()
     request_path = folder / f"{batch_id}-requests.jsonl"
     write_atomically(request_path, lines)
+    # the batch CSV is for people to open: text cells neutralised, hours stay numbers
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([f.name for f in fields])
-    writer.writerows([[q[f.name] for f in fields] for q in requests])
+    writer.writerow([neutralise(f.name) for f in fields])
+    for record in records:
+        try:
+            writer.writerow([_value(neutralise(record.get(f.source))) for f in fields])
+        except Exception as exc:  # noqa: BLE001 - never let a value into the message
+            raise UnwritableValue(record["record_key"], "batch row", type(exc).__name__) from None
     batch_path = folder / f"{batch_id}-batch.csv"
     write_atomically(batch_path, buffer.getvalue().encode())
     return [OutputFile(request_path, keys), OutputFile(batch_path, ())]

@@ -9,6 +9,7 @@ from openpyxl import Workbook
 
 from cme.bodies.base import Body, Field, OutputFile, write_atomically
 from cme.settings import ProviderSettings
+from cme.textcells import UnwritableValue, neutralise
 
 GATE_SQL = """
 with step as (select step from intermediate.int_credit_types_configured where credit_type = 'AMA_PRA_1'),
@@ -53,10 +54,17 @@ select
 
 
 def _cell(value):
-    # Credits as numbers, everything else (dates already MM/DD/YYYY, ids) as text.
+    # Credits as numbers, everything else (dates already MM/DD/YYYY, ids) as text,
+    # neutralised so no text cell can be a formula.
     if isinstance(value, Decimal):
         return float(value)
-    return "" if value is None else value
+    return "" if value is None else neutralise(value)
+
+
+def _put(sheet, row: int, column: int, value) -> None:
+    cell = sheet.cell(row=row, column=column, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"  # stored as a string, whatever it starts with
 
 
 def write_template(records: list[dict], fields: list[Field], folder: Path, batch_id: str,
@@ -64,9 +72,14 @@ def write_template(records: list[dict], fields: list[Field], folder: Path, batch
     book = Workbook()
     sheet = book.active
     sheet.title = "Learners"
-    sheet.append([f.name for f in fields])
-    for record in records:
-        sheet.append([_cell(record.get(f.source)) for f in fields])
+    for column, f in enumerate(fields, start=1):
+        _put(sheet, 1, column, neutralise(f.name))
+    for row, record in enumerate(records, start=2):
+        for column, f in enumerate(fields, start=1):
+            try:
+                _put(sheet, row, column, _cell(record.get(f.source)))
+            except Exception as exc:  # noqa: BLE001 - openpyxl's message quotes the value
+                raise UnwritableValue(record["record_key"], f.name, type(exc).__name__) from None
     buffer = io.BytesIO()
     book.save(buffer)
     path = folder / f"{batch_id}.xlsx"
