@@ -22,7 +22,7 @@ tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CE_
 per_license as (
     select
         awards.person_id, awards.activity_id, awards.completed_on,
-        licenses.state, licenses.license_number, licenses.license_profession,
+        licenses.state, licenses.license_number, licenses.license_profession, licenses.expires_on,
         sum(awards.credits_awarded) as credit_hours
     from awards
     inner join people using (person_id)
@@ -56,6 +56,7 @@ current_records as (
         {{ codes([
             "case when activities.cebroker_course_id is null then 'COURSE_NOT_REGISTERED' end",
             "case when patterns.pattern is not null and not regexp_full_match(per_license.license_number, patterns.pattern) then 'INVALID_LICENSE_FORMAT' end",
+            "case when per_license.expires_on < per_license.completed_on then 'LICENSE_EXPIRED' end",
         ]) }} as error_codes
     from per_license
     inner join people using (person_id)
