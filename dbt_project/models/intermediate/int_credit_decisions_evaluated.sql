@@ -60,6 +60,7 @@ checked as (
         credit_types.step,
         credit_types.is_moc,
         credit_types.moc_board,
+        credit_types.board_split_rank,
         case
             when people.has_identity_conflict then 'IDENTITY_CONFLICT'
             when completions.is_revoked then 'COMPLETION_REVOKED'
@@ -101,24 +102,63 @@ credited as (
     from checked
 ),
 
-{# MOC points are the AMA PRA Category 1 credits awarded on the same completion. #}
-ama_awarded as (
-    select completion_key, direct_credits as ama_credits
+{# The cap across completions (issue 9): a person earns at most max_credits per
+   activity and credit type over all their completions and accounts; for a
+   format designated per session (seed activity_formats: RSS) the cap is per
+   session (local) date. Completions that would earn are taken in order of
+   completion time, then key, each up to what is left; the part over the cap is
+   cut (CAP_REACHED when nothing is left). #}
+formats as (select * from {{ ref('activity_formats') }}),
+
+cap_keyed as (
+    select
+        credited.*,
+        case when coalesce(formats.designation_per_session, false) then credited.completed_on end
+            as cap_session_on,
+        credited.failed_check is null and coalesce(credited.direct_credits, 0) > 0 as direct_earns
     from credited
+    left join formats using (activity_format)
+),
+
+direct_capped as (
+    select
+        *,
+        case when direct_earns and not is_moc
+             then greatest(0, least(direct_credits, max_credits - coalesce(sum(direct_credits) over (
+                    partition by person_id, activity_id, credit_type, cap_session_on, direct_earns
+                    order by completed_at, completion_key
+                    rows between unbounded preceding and 1 preceding), 0)))
+             else direct_credits end as direct_after_cap
+    from cap_keyed
+),
+
+{# MOC points are the AMA PRA Category 1 credits awarded on the same completion:
+   `moc_computed` from the completion's own AMA credit (before the cap),
+   `moc_from_capped` from what is left of it after the cap. #}
+ama as (
+    select completion_key, direct_credits as ama_credits, direct_after_cap as ama_after_cap
+    from direct_capped
     where credit_type = 'AMA_PRA_1' and failed_check is null
 ),
 
 with_moc as (
     select
-        credited.*,
+        direct_capped.*,
         case
-            when credited.is_moc and credited.max_credits is not null
-                then {{ floor_to_step('least(coalesce(ama_awarded.ama_credits, 0), credited.max_credits)',
-                                      'credited.step') }}
-            else credited.direct_credits
-        end as credits_computed
-    from credited
-    left join ama_awarded using (completion_key)
+            when direct_capped.is_moc and direct_capped.max_credits is not null
+                then {{ floor_to_step('least(coalesce(ama.ama_credits, 0), direct_capped.max_credits)',
+                                      'direct_capped.step') }}
+            else direct_capped.direct_credits
+        end as credits_computed,
+        case
+            when direct_capped.is_moc and direct_capped.max_credits is not null
+                then {{ floor_to_step('least(coalesce(ama.ama_after_cap, 0), direct_capped.max_credits)',
+                                      'direct_capped.step') }}
+            else direct_capped.direct_after_cap
+        end as credits_after_ama_cap,
+        ama.ama_after_cap
+    from direct_capped
+    left join ama using (completion_key)
 ),
 
 {# ABP: one award per person, activity and day, except journal-based activities. #}
@@ -134,6 +174,47 @@ ranked as (
                 order by completed_at, completion_key)
         end as abp_rank
     from with_moc
+),
+
+{# The cap for MOC types too, over the completions that would earn points. #}
+moc_capped as (
+    select
+        *,
+        is_moc and failed_check is null and coalesce(credits_computed, 0) > 0
+            and coalesce(abp_rank, 1) = 1 as moc_earns
+    from ranked
+),
+
+capped as (
+    select
+        *,
+        case when moc_earns
+             then greatest(0, least(credits_after_ama_cap, max_credits - coalesce(sum(credits_after_ama_cap) over (
+                    partition by person_id, activity_id, credit_type, cap_session_on, moc_earns
+                    order by completed_at, completion_key
+                    rows between unbounded preceding and 1 preceding), 0)))
+             else credits_after_ama_cap end as credits_after_cap
+    from moc_capped
+),
+
+{# A board's total on a completion is at most the AMA credit awarded on it (after
+   the cap); it is shared out over the board's credit types in the catalog's
+   board_split_rank order, each up to its own points, on its own step. A type
+   left with nothing is BOARD_TOTAL_REACHED. #}
+split as (
+    select
+        *,
+        case when moc_earns and credits_after_cap > 0
+             then {{ floor_to_step('greatest(0, least(credits_after_cap,
+                    least(coalesce(ama_after_cap, 0), sum(credits_after_cap) over board_day)
+                    - coalesce(sum(credits_after_cap) over board_before, 0)))', 'step') }}
+        end as credits_split
+    from capped
+    window
+        board_day as (partition by completion_key, moc_board, moc_earns and credits_after_cap > 0),
+        board_before as (partition by completion_key, moc_board, moc_earns and credits_after_cap > 0
+                         order by board_split_rank nulls last, credit_type
+                         rows between unbounded preceding and 1 preceding)
 ),
 
 decided as (
@@ -155,22 +236,26 @@ decided as (
         coalesce(
             failed_check,
             case when coalesce(credits_computed, 0) = 0 then 'ZERO_CREDIT' end,
-            case when abp_rank > 1 then 'ABP_ONCE_PER_DAY' end
+            case when abp_rank > 1 then 'ABP_ONCE_PER_DAY' end,
+            case when coalesce(credits_after_cap, 0) = 0 then 'CAP_REACHED' end,
+            case when is_moc and coalesce(credits_split, 0) = 0 then 'BOARD_TOTAL_REACHED' end
         ) as reason_code,
         cast(coalesce(credits_computed, 0) as decimal(9, 2)) as credits_computed,
+        cast(coalesce(case when is_moc then credits_split else credits_after_cap end, 0) as decimal(9, 2))
+            as credits_earned,
         max_credits,
         step,
         uan,
         extracted_on
-    from ranked
+    from split
 ),
 
 final as (
     select
-        * exclude (reason_code),
+        * exclude (reason_code, credits_earned),
         reason_code is null as is_awarded,
         reason_code,
-        cast(case when reason_code is null then credits_computed else 0 end as decimal(9, 2))
+        cast(case when reason_code is null then credits_earned else 0 end as decimal(9, 2))
             as credits_awarded
     from decided
 )

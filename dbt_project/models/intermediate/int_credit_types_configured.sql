@@ -11,6 +11,7 @@ final as (
              else step end as step,
         moc_board,
         moc_category,
+        board_split_rank,
         report_label,
         moc_board is not null as is_moc,
         description

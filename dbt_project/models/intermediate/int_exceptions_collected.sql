@@ -11,6 +11,8 @@ quarantine as (select * from {{ ref('int_quarantined_rows_resolved') }}),
 completions as (select * from {{ ref('int_completions_unioned') }}),
 disclosure_problems as (select * from {{ ref('int_disclosures_evaluated') }}),
 activities as (select * from {{ ref('dim_activities') }}),
+activity_credits as (select * from {{ ref('int_activity_credits_deduplicated') }}),
+credit_types as (select * from {{ ref('credit_types') }}),
 
 records as (
     {% for body_mart in ['pars', 'cebroker', 'cpe'] %}
@@ -94,6 +96,16 @@ ingest as (
            case when person_id is null then 'learner account not found' else 'activity not found' end
     from completions
     where not is_matched
+    union all
+    {# A designation the catalog does not know would otherwise vanish in the
+       decisions' join: a credit type code is not personal data, so name it. #}
+    select 'INGEST', 'UNKNOWN_CREDIT_TYPE', 'error',
+           activity_credits.activity_id || '|' || activity_credits.credit_type,
+           null, activity_credits.activity_id, null, null,
+           'activity ' || activity_credits.activity_id || ' designates credit type '''
+               || activity_credits.credit_type || ''', which is not in the credit-type catalog'
+    from activity_credits
+    anti join credit_types using (credit_type)
 ),
 
 {# Standard 3 and 4: each open problem with its due date (role or activity start);

@@ -26,7 +26,7 @@ tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CE_
 per_license as (
     select
         awards.person_id, awards.activity_id, awards.completed_on,
-        licenses.state, licenses.license_number, licenses.license_profession,
+        licenses.state, licenses.license_number, licenses.license_profession, licenses.expires_on,
         sum(awards.credits_awarded) as credit_hours
     from awards
     inner join people using (person_id)
@@ -64,6 +64,7 @@ current_records as (
             "case when activities.cebroker_course_id is null then 'COURSE_NOT_REGISTERED' end",
             "case when patterns.pattern is not null and not regexp_full_match(per_license.license_number, patterns.pattern) then 'INVALID_LICENSE_FORMAT' end",
             unsupported_character(['activities.cebroker_course_id', 'per_license.license_profession', 'per_license.license_number', 'per_license.state', 'people.first_name', 'people.last_name']),
+            "case when per_license.expires_on < per_license.completed_on then 'LICENSE_EXPIRED' end",
         ]) }} as error_codes
     from per_license
     inner join people using (person_id)
