@@ -184,7 +184,7 @@ def test_an_unknown_credit_type_is_an_open_exception_naming_it(runs):
 def test_an_expired_license_is_an_exception_and_no_record_is_sent(runs):
     out, day1, _, _ = runs
     cebroker = {r[0]: r for r in day1["cebroker"]}
-    expired = next(r for k, r in cebroker.items() if "|FL|RN|K-NURSE|" in k and r[1])
+    expired = next(r for k, r in cebroker.items() if k.startswith("CE_BROKER|FL|RN|") and "|K-NURSE|" in k and r[1])
     assert expired[1] == ["LICENSE_EXPIRED"] and expired[2] == "pending"
     assert ("LICENSE_EXPIRED", "K-NURSE") in {(e[0], e[1]) for e in day1["exceptions"] if e[4] == "open"}
     written = {k for b, k in day1["written"] if b == "CE_BROKER"}

@@ -1,4 +1,5 @@
-"""Run the real DAG for given dates through Airflow itself (`airflow dags test`).
+"""Run the real DAG for given dates through Airflow itself (`dag.test()`, as
+`airflow dags test` does; one Airflow process for a whole range, see cme.airflow_days).
 
 Each date is one DAG run on an SQLite metadata database under OUT/airflow
 (or $AIRFLOW_HOME when set), so any landing directory can be processed with
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -41,16 +44,35 @@ def ensure_metadata_db(env: dict[str, str]) -> None:
     subprocess.run([executable("airflow"), "db", "migrate"], env=env, check=True, capture_output=True)
 
 
-def run_day(day: date, landing: Path, out: Path, settings: Path | None, env: dict[str, str],
-            log_file: Path, full_refresh: bool = False) -> None:
+def run_days(days: list[date], landing: Path, out: Path, settings: Path | None, env: dict[str, str],
+             log_file: Path, full_refresh: bool = False) -> Iterator[date]:
+    """Run the DAG for each date in order in one Airflow process; yield each date once its
+    run succeeded. Raise DagRunFailed naming the first date whose run failed (its log and
+    the dates after it are in `log_file`). Airflow's output goes to `log_file` only."""
+    from cme.airflow_days import RESULT_MARK
+
     conf = {"landing": str(Path(landing).resolve()), "out": str(Path(out).resolve()),
             "settings": str(Path(settings).resolve()) if settings else None,
-            "run_date": day.isoformat(), "full_refresh": full_refresh}
-    cmd = [executable("airflow"), "dags", "test", DAG_ID, day.isoformat(), "-c", json.dumps(conf)]
+            "full_refresh": full_refresh}
+    cmd = [sys.executable, "-m", "cme.airflow_days", json.dumps(conf), *(d.isoformat() for d in days)]
+    done: set[str] = set()
     with open(log_file, "ab") as log:
-        proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    os.chmod(log_file, 0o600)
-    # `dags test` exits 0 even when a task failed; the run state line is what counts.
-    tail = log_file.read_bytes()[-4000:].decode(errors="replace")
-    if proc.returncode != 0 or "DagRun failed" in tail or "state=failed" in tail:
-        raise DagRunFailed(f"DAG run for {day} failed; see {log_file}")
+        os.chmod(log_file, 0o600)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            text = line.decode(errors="replace")
+            if text.startswith(RESULT_MARK):
+                result = json.loads(text[len(RESULT_MARK):])
+                log.flush()
+                if result["state"] != "success":
+                    proc.wait()
+                    raise DagRunFailed(f"DAG run for {result['date']} failed; see {log_file}")
+                done.add(result["date"])
+                yield date.fromisoformat(result["date"])
+        proc.wait()
+    missing = [d for d in days if d.isoformat() not in done]
+    if proc.returncode != 0 or missing:
+        first = missing[0] if missing else days[-1]
+        raise DagRunFailed(f"DAG run for {first} failed; see {log_file}")

@@ -73,7 +73,7 @@ def run(
     marts and prints the run summary. Re-running a date changes nothing that
     was already right.
     """
-    from cme.airflow_runner import DagRunFailed, airflow_env, ensure_metadata_db, run_day
+    from cme.airflow_runner import DagRunFailed, airflow_env, ensure_metadata_db, run_days
     from cme.settings import SettingsError, load_settings
     from cme.summary import format_summary
     from cme.warehouse import private_dir
@@ -88,21 +88,24 @@ def run(
     env = airflow_env(out)
     ensure_metadata_db(env)
     log_file = private_dir(out / "logs") / "airflow_runs.log"
-    for d in dates:
-        console.print(f"running cme_daily_reporting for {d} ...")
-        report = out / "reports" / f"run_summary_{d.isoformat()}.json"
-        started = time.time()
-        try:
-            run_day(d, landing, out, settings, env, log_file,
-                    full_refresh=full_refresh and d == dates[0])
-        except DagRunFailed as exc:
-            if report.exists() and report.stat().st_mtime >= started:
-                typer.echo(format_summary(json.loads(report.read_text())))
-            for body, why in _failed_exports(out, d).items():
-                console.print(f"[red]task export[{body}] failed: {why}[/red]")
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(1)
-        typer.echo(format_summary(json.loads(report.read_text())))
+    console.print(f"running cme_daily_reporting for {dates[0]}"
+                  + (f" to {dates[-1]} ..." if len(dates) > 1 else " ..."))
+    started = time.time()
+    current = dates[0]
+    try:
+        for finished in run_days(dates, landing, out, settings, env, log_file, full_refresh=full_refresh):
+            report = out / "reports" / f"run_summary_{finished.isoformat()}.json"
+            typer.echo(format_summary(json.loads(report.read_text())))
+            later = [d for d in dates if d > finished]
+            current = later[0] if later else finished
+    except DagRunFailed as exc:
+        report = out / "reports" / f"run_summary_{current.isoformat()}.json"
+        if report.exists() and report.stat().st_mtime >= started:
+            typer.echo(format_summary(json.loads(report.read_text())))
+        for body, why in _failed_exports(out, current).items():
+            console.print(f"[red]task export[{body}] failed: {why}[/red]")
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1)
 
 
 def _failed_exports(out: Path, day: date) -> dict[str, str]:
