@@ -40,15 +40,19 @@ class DbtBuildError(RuntimeError):
 
 
 def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_dir: Path,
-              full_refresh: bool = False, select: str | None = None, label: str = "build") -> dict:
+              full_refresh: bool = False, select: str | None = None, label: str = "build",
+              recompute_all: bool = False) -> dict:
     """Build the project against `warehouse` for `run_date`. Returns counts by status.
 
     Each invocation's results are kept as `run_results_<label>.json`, since dbt
     overwrites target/run_results.json on every call.
+
+    `full_refresh` rebuilds every model except the history-bearing ones
+    (`full_refresh: false`); `recompute_all` makes those re-decide every completion.
     """
     work_dir = private_dir(Path(work_dir))
     dbt_vars = {"run_date": run_date, "as_of_date": as_of_date(warehouse, run_date),
-                **settings.dbt_vars()}
+                "recompute_all": recompute_all, **settings.dbt_vars()}
     cmd = [executable("dbt"), "build", "--project-dir", str(DBT_PROJECT_DIR),
            "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(work_dir / "target"),
            "--log-path", str(work_dir / "logs"), "--vars", json.dumps(dbt_vars)]
