@@ -3,10 +3,12 @@
 `fct_credit_decisions` keeps its history through `--full-refresh` (decided_on,
 and the exceptions' first-seen dates downstream of it). A later run only
 re-decides what its extract touched, so a change to a setting or seed that the
-decisions read would leave past decisions on the old rules. Each run records a
-fingerprint of exactly those inputs in `meta.rule_fingerprints`; a run whose
-inputs differ from the last recorded ones stops (see `pipeline.check_settings`)
-unless it was asked to re-decide everything (`--recompute`).
+decisions read would leave past decisions on the old rules. The first run, and
+every run that re-decided under new rules (`--recompute`), records a fingerprint
+of exactly those inputs in `meta.rule_fingerprints` (a re-run under the same
+rules writes nothing, so re-running a day leaves every table as it was). A run
+whose inputs differ from the last recorded ones stops (`pipeline.check_settings`)
+unless it was asked to re-decide everything.
 
 Only hashes are stored: per setting name and per seed file, never a value.
 """

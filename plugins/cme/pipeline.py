@@ -114,12 +114,13 @@ def build(ctx: RunContext, full_refresh: bool = False, select: str | None = None
                        full_refresh=full_refresh, select=select, label=label,
                        recompute_all=ctx.recompute and main)
     if main:
-        # A build that skipped the check (a direct call) must not hide a change it did not apply.
-        stale = rules_changed(ctx)
-        if not stale:
-            with connect(ctx.warehouse) as con:
-                fingerprint.record(con, ctx.run_date,
-                                   fingerprint.current(settings, DBT_PROJECT_DIR), ctx.recompute)
+        # Recorded when the rules first apply (a re-run with the same rules writes
+        # nothing); a build that skipped the check must not hide a change it did not apply.
+        now = fingerprint.current(settings, DBT_PROJECT_DIR)
+        with connect(ctx.warehouse) as con:
+            last = fingerprint.last_recorded(con)
+            if last is None or (ctx.recompute and now != last[1]):
+                fingerprint.record(con, ctx.run_date, now, ctx.recompute)
     return counts
 
 
