@@ -42,10 +42,11 @@ def ensure_metadata_db(env: dict[str, str]) -> None:
 
 
 def run_day(day: date, landing: Path, out: Path, settings: Path | None, env: dict[str, str],
-            log_file: Path, full_refresh: bool = False) -> None:
+            log_file: Path, full_refresh: bool = False, recompute: bool = False) -> None:
     conf = {"landing": str(Path(landing).resolve()), "out": str(Path(out).resolve()),
             "settings": str(Path(settings).resolve()) if settings else None,
-            "run_date": day.isoformat(), "full_refresh": full_refresh}
+            "run_date": day.isoformat(), "full_refresh": full_refresh,
+            "recompute": recompute}
     cmd = [executable("airflow"), "dags", "test", DAG_ID, day.isoformat(), "-c", json.dumps(conf)]
     with open(log_file, "ab") as log:
         proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
