@@ -70,7 +70,11 @@ def _deadline_alert(context) -> None:
         "run_date": Param(None, type=["null", "string"],
                           description="Extract date to process; defaults to the logical date"),
         "full_refresh": Param(False, type="boolean",
-                              description="Rebuild incremental facts (after a seed or settings change)"),
+                              description="Rebuild every table except the history (exceptions, "
+                                          "decided_on), which is kept; does not re-decide"),
+        "recompute": Param(False, type="boolean",
+                           description="Re-decide every completion under the current settings and "
+                                       "seeds (required after a change the decisions read)"),
     },
 )
 def cme_daily_reporting():

@@ -65,11 +65,14 @@ def test_rerunning_an_older_day_rolls_nothing_back(pipeline_run):
 
 
 def test_incremental_facts_equal_a_full_rebuild(pipeline_run):
-    """Three daily incremental runs must agree with recomputing everything at once."""
+    """Three daily incremental runs must agree with recomputing everything at once.
+
+    --full-refresh keeps the decisions (their decided_on is history); --recompute
+    re-decides every completion, and --full-refresh rebuilds the awards from them."""
     facts = ("main.fct_credit_decisions", "main.fct_credit_awards")
     before = snapshot(pipeline_run.warehouse, drop_columns=("decided_on",))
     proc = run_cme("run", "--landing", pipeline_run.landing, "--out", pipeline_run.out,
-                   "--date", DAYS[-1], "--full-refresh")
+                   "--date", DAYS[-1], "--full-refresh", "--recompute")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     after = snapshot(pipeline_run.warehouse, drop_columns=("decided_on",))
     for table in facts:

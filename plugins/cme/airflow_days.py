@@ -25,7 +25,8 @@ def main(argv: list[str]) -> int:
     dag = get_bagged_dag(None, DAG_ID)
     for i, day in enumerate(days):
         run_conf = {**conf, "run_date": day.isoformat(),
-                    "full_refresh": bool(conf.get("full_refresh")) and i == 0}
+                    "full_refresh": bool(conf.get("full_refresh")) and i == 0,
+                    "recompute": bool(conf.get("recompute")) and i == 0}
         run = dag.test(logical_date=datetime(day.year, day.month, day.day, tzinfo=timezone.utc),
                        run_conf=run_conf)
         state = str(getattr(run, "state", "failed") or "failed")

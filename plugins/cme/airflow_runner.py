@@ -45,7 +45,7 @@ def ensure_metadata_db(env: dict[str, str]) -> None:
 
 
 def run_days(days: list[date], landing: Path, out: Path, settings: Path | None, env: dict[str, str],
-             log_file: Path, full_refresh: bool = False) -> Iterator[date]:
+             log_file: Path, full_refresh: bool = False, recompute: bool = False) -> Iterator[date]:
     """Run the DAG for each date in order in one Airflow process; yield each date once its
     run succeeded. Raise DagRunFailed naming the first date whose run failed (its log and
     the dates after it are in `log_file`). Airflow's output goes to `log_file` only."""
@@ -53,7 +53,7 @@ def run_days(days: list[date], landing: Path, out: Path, settings: Path | None, 
 
     conf = {"landing": str(Path(landing).resolve()), "out": str(Path(out).resolve()),
             "settings": str(Path(settings).resolve()) if settings else None,
-            "full_refresh": full_refresh}
+            "full_refresh": full_refresh, "recompute": recompute}
     cmd = [sys.executable, "-m", "cme.airflow_days", json.dumps(conf), *(d.isoformat() for d in days)]
     done: set[str] = set()
     with open(log_file, "ab") as log:

@@ -64,8 +64,15 @@ def run(
     settings: Optional[Path] = typer.Option(None, "--settings", exists=True, dir_okay=False,
                                             help="Provider settings file (default config/provider.toml)."),
     full_refresh: bool = typer.Option(False, "--full-refresh",
-                                      help="Rebuild the incremental facts from all landed data "
-                                           "(after a change to the credit-type seed or the settings)."),
+                                      help="Rebuild every table from all landed data on the first "
+                                           "date, except the history (exceptions with their first-seen "
+                                           "and closed dates, decisions' decided_on), which is kept. "
+                                           "It does not re-decide past completions: use --recompute."),
+    recompute: bool = typer.Option(False, "--recompute",
+                                   help="On the first date, re-decide every completion under the "
+                                        "current settings and seeds, keeping decided_on where the "
+                                        "decision is unchanged. Needed after a change to a setting or "
+                                        "seed the decisions read; a run stops and says so until then."),
 ):
     """Run the cme_daily_reporting DAG through Airflow, once per date, in date order.
 
@@ -78,11 +85,19 @@ def run(
     from cme.summary import format_summary
     from cme.warehouse import private_dir
 
+    from cme.pipeline import RunContext, rules_changed
+
     dates = _dates(day, start, end)
     try:
         load_settings(settings)
     except SettingsError as exc:
         console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    # the DAG's first task would stop on it too; say it here rather than in the Airflow log
+    stale = rules_changed(RunContext(dates[0], landing.resolve(), out.resolve(),
+                                     settings.resolve() if settings else None, recompute))
+    if stale:
+        console.print(f"[red]{stale}[/red]")
         raise typer.Exit(2)
     out = private_dir(out.resolve())
     env = airflow_env(out)
@@ -93,7 +108,8 @@ def run(
     started = time.time()
     current = dates[0]
     try:
-        for finished in run_days(dates, landing, out, settings, env, log_file, full_refresh=full_refresh):
+        for finished in run_days(dates, landing, out, settings, env, log_file,
+                                 full_refresh=full_refresh, recompute=recompute):
             report = out / "reports" / f"run_summary_{finished.isoformat()}.json"
             typer.echo(format_summary(json.loads(report.read_text())))
             later = [d for d in dates if d > finished]

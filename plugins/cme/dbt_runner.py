@@ -49,16 +49,21 @@ class DbtBuildError(RuntimeError):
 
 
 def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_dir: Path,
-              full_refresh: bool = False, select: str | None = None, label: str = "build") -> dict:
+              full_refresh: bool = False, select: str | None = None, label: str = "build",
+              recompute_all: bool = False) -> dict:
     """Build the project against `warehouse` for `run_date`. Returns counts by status.
 
     Each invocation's results are kept as `run_results_<label>.json`, since dbt
     overwrites target/run_results.json on every call.
+
+    `full_refresh` rebuilds every model except the history-bearing ones
+    (`full_refresh: false`); `recompute_all` makes those re-decide every completion.
     """
     work_dir = private_dir(Path(work_dir))
     write_run_clock(warehouse, run_date, as_of_date(warehouse, run_date))
-    # only settings go in --vars: they rarely change, so dbt keeps its partial parse
-    dbt_vars = settings.dbt_vars()
+    # only settings go in --vars (and recompute_all when asked): they rarely change, so
+    # dbt keeps its partial parse across daily runs
+    dbt_vars = {**settings.dbt_vars(), **({"recompute_all": True} if recompute_all else {})}
     cmd = [executable("dbt"), "build", "--project-dir", str(DBT_PROJECT_DIR),
            "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(work_dir / "target"),
            "--log-path", str(work_dir / "logs"), "--vars", json.dumps(dbt_vars)]

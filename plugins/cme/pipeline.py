@@ -19,6 +19,8 @@ class RunContext:
     landing: Path
     out: Path
     settings_path: Path | None
+    # re-decide every completion under the current settings and seeds (`cme run --recompute`)
+    recompute: bool = False
 
     @property
     def warehouse(self) -> Path:
@@ -35,7 +37,7 @@ class RunContext:
         out = conf.get("out") or os.environ.get("CME_OUTPUT_DIR") or "out"
         settings = conf.get("settings") or os.environ.get("CME_SETTINGS")
         return cls(date.fromisoformat(run_date[:10]), Path(landing).resolve(), Path(out).resolve(),
-                   Path(settings).resolve() if settings else None)
+                   Path(settings).resolve() if settings else None, bool(conf.get("recompute")))
 
 
 def check_settings(ctx: RunContext) -> dict:
@@ -44,8 +46,16 @@ def check_settings(ctx: RunContext) -> dict:
     Also forgets this date's earlier gate results and export outcomes, so no
     export can act on a gate that did not run in this run, and the summary
     reports only exports of this run.
+
+    Stops, too, when a setting or seed the credit decisions read changed since
+    the last run, unless the run recomputes (docs/decisions.md, "History").
     """
+    from cme.settings import SettingsError
+
     settings = ctx.settings()
+    problem = rules_changed(ctx)
+    if problem:
+        raise SettingsError(problem)
     for folder in ("gates", "exports"):
         for stale in (ctx.out / folder).glob(f"*/{ctx.run_date.isoformat()}.json"):
             stale.unlink()
@@ -62,12 +72,58 @@ def ingest(ctx: RunContext, load_id: str) -> dict:
     return {**report.to_dict(), "disclosure_documents": documents}
 
 
+def rules_changed(ctx: RunContext) -> str | None:
+    """One line naming the settings and seed files the decisions read that changed since
+    the last recorded run, with the command that re-decides; None when nothing changed,
+    when nothing was recorded yet, or when this run recomputes."""
+    from cme import fingerprint
+    from cme.dbt_runner import DBT_PROJECT_DIR
+    from cme.warehouse import connect
+
+    if ctx.recompute or not ctx.warehouse.exists():
+        return None
+    with connect(ctx.warehouse, read_only=True) as con:
+        last = fingerprint.last_recorded(con)
+    if last is None:
+        return None
+    since, previous = last
+    names, seeds = fingerprint.current(ctx.settings(), DBT_PROJECT_DIR).changes_since(previous)
+    if not (names or seeds):
+        return None
+    changed = "; ".join(part for part in (
+        names and "setting(s) " + ", ".join(names),
+        seeds and "seed file(s) " + ", ".join(seeds)) if part)
+    command = f"cme run --landing {ctx.landing} --out {ctx.out}"
+    if ctx.settings_path:
+        command += f" --settings {ctx.settings_path}"
+    return (f"the credit rules changed since the run of {since.isoformat()} ({changed}): "
+            f"past decisions were made under the old rules and would be kept stale. "
+            f"Re-decide every completion with `{command} --date {ctx.run_date.isoformat()} "
+            f"--recompute` (Airflow: trigger with param recompute=true)")
+
+
 def build(ctx: RunContext, full_refresh: bool = False, select: str | None = None,
           label: str = "build") -> dict:
-    from cme.dbt_runner import dbt_build
+    """One dbt build. The day's main build (no `select`) recomputes every decision when
+    the run was asked to, then records what the decisions were decided under."""
+    from cme import fingerprint
+    from cme.dbt_runner import DBT_PROJECT_DIR, dbt_build
+    from cme.warehouse import connect
 
-    return dbt_build(ctx.warehouse, ctx.run_date.isoformat(), ctx.settings(), ctx.out / "dbt",
-                     full_refresh=full_refresh, select=select, label=label)
+    main = select is None
+    settings = ctx.settings()
+    counts = dbt_build(ctx.warehouse, ctx.run_date.isoformat(), settings, ctx.out / "dbt",
+                       full_refresh=full_refresh, select=select, label=label,
+                       recompute_all=ctx.recompute and main)
+    if main:
+        # Recorded when the rules first apply (a re-run with the same rules writes
+        # nothing); a build that skipped the check must not hide a change it did not apply.
+        now = fingerprint.current(settings, DBT_PROJECT_DIR)
+        with connect(ctx.warehouse) as con:
+            last = fingerprint.last_recorded(con)
+            if last is None or (ctx.recompute and now != last[1]):
+                fingerprint.record(con, ctx.run_date, now, ctx.recompute)
+    return counts
 
 
 def list_bodies(ctx: RunContext) -> list[str]:

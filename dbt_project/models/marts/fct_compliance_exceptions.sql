@@ -1,11 +1,14 @@
 {# The compliance work queue with its history: one row per problem ever seen.
    Open while the problem is current; closed (and kept) on the run that no
-   longer finds it, e.g. when a later extract fixes the cause. #}
+   longer finds it, e.g. when a later extract fixes the cause. That history
+   cannot be rebuilt from the landing, so `--full-refresh` never drops it
+   (full_refresh=false): the run recomputes what is open today, as every run does. #}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='exception_id',
     on_schema_change='fail',
+    full_refresh=false,
 ) }}
 
 with current_exceptions as (select * from {{ ref('int_exceptions_collected') }}),

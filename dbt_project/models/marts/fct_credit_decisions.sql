@@ -4,8 +4,12 @@
    whose accounts changed (including the person they belonged to before a
    re-merge), since one completion can change another's outcome (primary
    account, ABP once per day). delete+insert on completion_key replaces all of
-   a completion's rows at once. A change to the credit-type seed or to the
-   settings needs a full refresh. #}
+   a completion's rows at once.
+   decided_on is history, so `--full-refresh` never rebuilds this model
+   (full_refresh=false). After a change to a setting or seed the decisions read,
+   the run stops until asked to recompute (var recompute_all, `cme run
+   --recompute`): then every completion is re-decided, and one whose decisions
+   come out the same keeps its decided_on. #}
 -- depends_on: {{ ref('int_completions_unioned') }}
 -- depends_on: {{ ref('int_accounts_linked') }}
 -- depends_on: {{ ref('int_learners_deduplicated') }}
@@ -18,7 +22,9 @@
     incremental_strategy='delete+insert',
     unique_key='completion_key',
     on_schema_change='fail',
+    full_refresh=false,
 ) }}
+{% set recompute_all = is_incremental() and var('recompute_all', false) %}
 
 with evaluated as (select * from {{ ref('int_credit_decisions_evaluated') }}),
 
@@ -59,12 +65,35 @@ affected as (
 ),
 {% endif %}
 
+{% if recompute_all and execute %}
+{% set compared = adapter.get_columns_in_relation(this) | map(attribute='name') | reject('equalto', 'decided_on') | join(', ') %}
+redecided as (
+    select completion_key from (
+        (select {{ compared }} from evaluated except select {{ compared }} from {{ this }})
+        union all
+        (select {{ compared }} from {{ this }} except select {{ compared }} from evaluated)
+    )
+),
+
+previously_decided as (
+    select completion_key, max(decided_on) as decided_on from {{ this }} group by completion_key
+),
+{% endif %}
+
 final as (
     select
         evaluated.*,
+        {% if recompute_all %}
+        case when evaluated.completion_key in (select completion_key from redecided)
+             then {{ run_date() }}
+             else coalesce(previously_decided.decided_on, {{ run_date() }}) end as decided_on
+        {% else %}
         {{ run_date() }} as decided_on
+        {% endif %}
     from evaluated
-    {% if is_incremental() %}
+    {% if recompute_all %}
+    left join previously_decided using (completion_key)
+    {% elif is_incremental() %}
     semi join affected using (completion_key)
     {% endif %}
 )
