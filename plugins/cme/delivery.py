@@ -1,5 +1,10 @@
 """Send written records to a body over HTTP, exactly once, and record its answers.
 
+Only records of batches written for HTTP go (the ledger's `transport` on their
+`written` events): a record written to a file batch counts as delivered by the
+file drop, whatever the body's transport is later, unless that batch is
+discarded (`cme batches discard`), which makes its records due again.
+
 For every request: the ledger first gets `sending` for its records (write-ahead),
 then the request goes, then the answers (`accepted`, `rejected` with the body's
 message, or `sent` with a reference when the decision comes later). A record
@@ -40,6 +45,9 @@ latest as (
            arg_max(event, event_id) as state,
            arg_max(body_reference, event_id) filter (where body_reference is not null) as reference
     from events group by all
+    -- written for HTTP (a ledger from before the channel was recorded marked every batch
+    -- `file`: such records count as HTTP once they have an HTTP event)
+    having bool_or(event = 'written' and transport = 'http') or bool_or(event in ('sending', 'sent'))
 )
 select latest.*, payloads.payload
 from latest inner join payloads using (batch_id, record_key, record_action, record_hash)
