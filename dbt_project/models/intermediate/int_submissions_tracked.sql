@@ -2,8 +2,24 @@
    (body, record_key, record_hash), i.e. per version of a record's content.
    A version is live at the body when its latest Add event is written, sending
    (in flight or in doubt), sent (awaiting the body's answer) or accepted, and
-   no Delete of it was written later. #}
-with events as (select * from {{ ref('stg_ledger__submission_events') }}),
+   no Delete of it was written later.
+   A batch discarded by staff (its file never reached the body: `cme batches
+   discard`) is as if never written: its records' events in that batch are left
+   out, so they are not live, and pending again unless another batch holds them.
+   Abandoned records stay in, at state `abandoned`: not live either. #}
+with all_events as (select * from {{ ref('stg_ledger__submission_events') }}),
+
+discarded as (
+    select distinct batch_id, body, record_key, record_action, record_hash
+    from all_events
+    where event = 'discarded'
+),
+
+events as (
+    select all_events.*
+    from all_events
+    anti join discarded using (batch_id, body, record_key, record_action, record_hash)
+),
 
 latest as (
     select
