@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -72,6 +72,8 @@ def _norm(value) -> str:
     """A field as text, so a workbook's 1.5 equals a stored "1.50"."""
     if value is None:
         return ""
+    if isinstance(value, (date, datetime)):  # a spreadsheet may turn MM/DD/YYYY into a date
+        return value.strftime("%m/%d/%Y")
     if isinstance(value, float):
         value = repr(value)
     text = str(value).strip()
