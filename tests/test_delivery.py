@@ -125,13 +125,13 @@ def _final_states(out: Path) -> dict[str, str]:
     return dict(rows)
 
 
-@pytest.mark.parametrize("crashes", [["before_send:1", "after_send:2", "after_send:5"]])
+@pytest.mark.parametrize("crashes", [["before_send:1", "after_send:2", "after_answers:4", "after_send:5"]])
 def test_killed_at_any_point_every_record_reaches_its_body_exactly_once(written_batch, crashes):
     ctx, settings, written = written_batch
     command = [sys.executable, "-m", "tests.deliver_once", str(ctx.out), str(settings), DAYS[0]]
     with standins.running(*ACCEPT_ALL) as (services, env):
         base = {**os.environ, **env}
-        for crash in crashes:  # before the send, after the send before the ledger, mid-batch
+        for crash in crashes:  # before the send, after the send before the ledger, between answer writes
             proc = subprocess.run(command, env={**base, "CME_CRASH_AT": crash}, cwd=PROJECT_DIR,
                                   capture_output=True, text=True)
             assert proc.returncode == 17, (crash, proc.stderr[-2000:])

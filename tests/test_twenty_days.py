@@ -5,8 +5,10 @@ CE Broker and CPE Monitor over HTTP throughout; PARS by file drop for ten days,
 then switched to HTTP. Along the way: accounts merge (one with a smaller learner id
 than the person's first account), a physician completes the same activity twice,
 a completion is revoked, names carry a formula and a control character, an identity
-conflict appears after PARS accepted the person's record, a license expires, and on
-day 15 the process is killed in the middle of a batch and the day is run again.
+conflict appears after PARS accepted the person's record, a license expires, and the
+process is killed twice in the middle of a batch: on day 15 in the export (files and
+manifest on disk, the ledger not yet told), on day 17 in the HTTP delivery (a request
+sent, its answer not recorded); each day is then run again.
 
 What a provider's auditor would check afterwards: every record reached its body
 exactly once (file rows and stand-in counters together), nothing accepted was
@@ -33,8 +35,8 @@ from tests.scenario import _activity, _done, _learner, _write
 pytestmark = pytest.mark.e2e
 
 DAY = [date(2026, 6, 1) + timedelta(days=i) for i in range(20)]
-SWITCH_I, CRASH_I = 10, 14  # PARS goes HTTP on day 11; day 15 is killed mid-batch
-SWITCH, CRASH = DAY[SWITCH_I], DAY[CRASH_I]
+SWITCH_I, EXPORT_KILL_I, DELIVERY_KILL_I = 10, 14, 16  # PARS goes HTTP on day 11; kills on days 15, 17
+SWITCH = DAY[SWITCH_I]
 UAN = "0204-0000-26-001-H01-P"
 NPI = {k: make_npi(f"16660{i:04d}") for i, k in enumerate(
     ("L-300", "L-330", "L-340", "L-350", "L-360", *(f"L-37{i}" for i in range(6))))}
@@ -82,8 +84,10 @@ def _landing(root):
     # the nurse completes A-TWO after her license expired
     day(13, "learners.csv", [_learner("L-130", "physician", npi=NPI["L-330"], dob="1980-03-03")])
     day(13, "lms_completions.csv", [_done("c-L-310-two", "L-310", "A-TWO", day=DAY[13])])
-    # day 15: a batch of six, killed in the middle
-    day(14, "lms_completions.csv", [_done(f"c-L-37{i}", f"L-37{i}", "A-TWO", day=DAY[14]) for i in range(6)])
+    # days 15 and 17: batches of three, each killed in the middle
+    day(14, "lms_completions.csv", [_done(f"c-L-37{i}", f"L-37{i}", "A-TWO", day=DAY[14]) for i in range(3)])
+    day(16, "lms_completions.csv", [_done(f"c-L-37{i}", f"L-37{i}", "A-TWO", day=DAY[16])
+                                    for i in range(3, 6)])
     day(17, "lms_completions.csv", [_done("c-L-320-two", "L-320", "A-TWO", day=DAY[17])])
     return root
 
@@ -108,14 +112,16 @@ def month(tmp_path_factory):
             runs.append(proc)
             return proc
 
-        for first, last, settings in ((DAY[0], DAY[SWITCH_I - 1], file_pars),
-                                      (SWITCH, DAY[CRASH_I - 1], http_pars)):
-            proc = run(first, last, settings)
+        def ok(proc):
             assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        # killed after the 3rd request of the day's deliveries, with the answer unrecorded
-        killed = run(CRASH, CRASH, http_pars, {"CME_CRASH_AT": "after_send:3"})
-        proc = run(CRASH, DAY[-1], http_pars)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+        ok(run(DAY[0], DAY[SWITCH_I - 1], file_pars))
+        ok(run(SWITCH, DAY[EXPORT_KILL_I - 1], http_pars))
+        killed = [run(DAY[EXPORT_KILL_I], DAY[EXPORT_KILL_I], http_pars, {"CME_CRASH_AT": "after_manifest:1"})]
+        ok(run(DAY[EXPORT_KILL_I], DAY[DELIVERY_KILL_I - 1], http_pars))
+        killed.append(run(DAY[DELIVERY_KILL_I], DAY[DELIVERY_KILL_I], http_pars,
+                          {"CME_CRASH_AT": "after_send:2"}))
+        ok(run(DAY[DELIVERY_KILL_I], DAY[-1], http_pars))
         received = {body: Counter(s.received) for body, s in services.items()}
     con = duckdb.connect(str(out / "warehouse.duckdb"), read_only=True)
     yield dict(out=out, con=con, received=received, killed=killed, runs=runs)
@@ -139,9 +145,9 @@ def _pars_file_rows(out):
     return rows
 
 
-def test_the_killed_day_failed_loudly_and_its_rerun_finished(month):
-    assert month["killed"].returncode != 0
-    assert all(p.returncode == 0 for p in month["runs"] if p is not month["killed"])
+def test_the_killed_days_failed_loudly_and_their_reruns_finished(month):
+    assert [p.returncode != 0 for p in month["killed"]] == [True, True]
+    assert all(p.returncode == 0 for p in month["runs"] if p not in month["killed"])
     in_doubt = month["con"].execute(
         "select count(*) from (select arg_max(event, event_id) as s from ledger.submission_events "
         "group by body, record_key, record_action, record_hash) where s in ('sending', 'prepared')"

@@ -194,5 +194,63 @@ def dashboard(
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
+batches = typer.Typer(no_args_is_help=True, help="Submission batches in the ledger.")
+receipts = typer.Typer(no_args_is_help=True, help="The bodies' answers to uploaded files.")
+app.add_typer(batches, name="batches")
+app.add_typer(receipts, name="receipts")
+
+
+@batches.command("discard")
+def batches_discard(
+    batch_id: str = typer.Argument(..., help="The batch id (as in its manifest, e.g. CE_BROKER-20261116-001)."),
+    out: Path = typer.Option(..., "--out", exists=True, file_okay=False,
+                             help="Output directory of the runs (holds warehouse.duckdb)."),
+):
+    """Mark a written batch's files as never uploaded: its records are due again and the
+    next run writes them in a new batch. The files stay, with <batch>.discarded.json beside
+    them. Refused for a batch with any record sent over HTTP or answered by the body."""
+    from cme.receipts import DiscardRefused, discard_batch
+
+    try:
+        n = discard_batch(out / "warehouse.duckdb", out, batch_id, date.today())
+    except DiscardRefused as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    console.print(f"{batch_id}: {n} record(s) discarded; they are due again on the next run"
+                  if n else f"{batch_id}: nothing left to discard")
+
+
+@receipts.command("import")
+def receipts_import(
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False,
+                                       help="The body's result files for uploaded submissions."),
+    body: str = typer.Option(..., "--body", help="ACCME_PARS, JA_PARS, CE_BROKER or CPE_MONITOR."),
+    out: Path = typer.Option(..., "--out", exists=True, file_okay=False,
+                             help="Output directory of the runs (holds warehouse.duckdb)."),
+):
+    """Record a body's answers to uploaded files in the ledger: accepted, or rejected with
+    the body's message (REJECTED_BY_BODY in the exception queue after the next run).
+    Importing the same file again changes nothing. Prints counts only."""
+    from cme.bodies import all_bodies
+    from cme.receipts import ReceiptError, import_receipts
+
+    spec = all_bodies().get(body)
+    if spec is None:
+        console.print(f"[red]unknown body {body}; one of {', '.join(sorted(all_bodies()))}[/red]")
+        raise typer.Exit(2)
+    try:
+        result = import_receipts(out / "warehouse.duckdb", spec, files, date.today())
+    except ReceiptError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    typer.echo(f"{body}: {result.rows} row(s) read; {result.accepted} accepted, "
+               f"{result.rejected} rejected, {result.already_recorded} already recorded, "
+               f"{result.unmatched} unmatched")
+    for name, rows in result.unmatched_rows.items():
+        typer.echo(f"  {name}: rows {', '.join(map(str, rows))} match no record written to a file")
+    if result.unmatched:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

@@ -1,5 +1,10 @@
 """Send written records to a body over HTTP, exactly once, and record its answers.
 
+Only records of batches written for HTTP go (the ledger's `transport` on their
+`written` events): a record written to a file batch counts as delivered by the
+file drop, whatever the body's transport is later, unless that batch is
+discarded (`cme batches discard`), which makes its records due again.
+
 For every request: the ledger first gets `sending` for its records (write-ahead),
 then the request goes, then the answers (`accepted`, `rejected` with the body's
 message, or `sent` with a reference when the decision comes later). A record
@@ -13,14 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
 from cme.bodies.base import Body, load_fields
-from cme.ledger import LedgerRecord, append, ensure_ledger
+from cme.ledger import CrashPoints, LedgerRecord, append, ensure_ledger
 from cme.settings import ProviderSettings
 from cme.transport import Answer, Connection, TransientError, resolve_connection
 from cme.warehouse import connect
@@ -41,6 +45,9 @@ latest as (
            arg_max(event, event_id) as state,
            arg_max(body_reference, event_id) filter (where body_reference is not null) as reference
     from events group by all
+    -- written for HTTP (a ledger from before the channel was recorded marked every batch
+    -- `file`: such records count as HTTP once they have an HTTP event)
+    having bool_or(event = 'written' and transport = 'http') or bool_or(event in ('sending', 'sent'))
 )
 select latest.*, payloads.payload
 from latest inner join payloads using (batch_id, record_key, record_action, record_hash)
@@ -78,21 +85,6 @@ class _Open:
         return {**self.record.payload, "record_key": self.record.record_key}
 
 
-class _CrashPoints:
-    """Fault injection for tests: CME_CRASH_AT=before_send:N or after_send:N kills the
-    process (as kill -9 would) at the N-th request of this run. Unset in production."""
-
-    def __init__(self):
-        spec = os.environ.get("CME_CRASH_AT", "")
-        self.point, _, n = spec.partition(":")
-        self.at = int(n) if n else 0
-        self.requests = 0
-
-    def check(self, point: str) -> None:
-        if self.point == point and self.requests == self.at:
-            os._exit(17)
-
-
 def deliver_body(warehouse: Path, body: Body, run_date: date, settings: ProviderSettings,
                  conn: Connection | None = None, timeout: float = 2.0) -> DeliveryResult:
     transport = settings.transport.get(body.name, "file")
@@ -100,7 +92,7 @@ def deliver_body(warehouse: Path, body: Body, run_date: date, settings: Provider
     if transport != "http":
         return result  # the file drop is the delivery
     conn = conn or resolve_connection(body.name)
-    crash = _CrashPoints()
+    crash = CrashPoints()
     with connect(Path(warehouse)) as con:
         ensure_ledger(con)
         client = body.client(conn, load_fields(con, body.name), settings, timeout)
@@ -120,6 +112,8 @@ def deliver_body(warehouse: Path, body: Body, run_date: date, settings: Provider
                            messages={i.record.record_key: answers[i.record.record_key].message for i in group},
                            references={i.record.record_key: answers[i.record.record_key].reference
                                        for i in group if answers[i.record.record_key].reference})
+                if chosen:
+                    crash.check("after_answers")
                 counter = _COUNTERS[state]
                 setattr(result, counter, getattr(result, counter) + len(chosen))
                 for i in chosen:
@@ -157,7 +151,7 @@ def deliver_body(warehouse: Path, body: Body, run_date: date, settings: Provider
             remaining = chunk
             for attempt in range(IN_TASK_ATTEMPTS):
                 crash.requests += 1
-                crash.check("before_send")
+                crash.check("before_send", crash.requests)
                 try:
                     answers = client.send([i.payload for i in remaining])
                 except TransientError as exc:
@@ -168,7 +162,7 @@ def deliver_body(warehouse: Path, body: Body, run_date: date, settings: Provider
                     if not remaining:
                         break
                     continue
-                crash.check("after_send")
+                crash.check("after_send", crash.requests)
                 record_answers(remaining, answers)
                 result.sent += len(remaining)
                 remaining = []

@@ -1,12 +1,16 @@
 """Write one body's submission for a run and record it in the ledger.
 
 Order, so a crash at any point loses and duplicates nothing:
-1. ledger `prepared` for every record of the batch (with its payload);
+1. ledger `prepared` for every record of the batch (with its payload and the
+   channel it is written for: `file` or `http`), in one transaction;
 2. each file written atomically, then the manifest (record count, SHA-256);
-3. ledger `written` for every record.
+3. ledger `written` for every record of every file of the batch, in one transaction.
 A batch left `prepared` by a crash is finished on the next run if its manifest
 and files are whole, else its partial files are removed and it is `abandoned`,
-so its records are due again. A record already written is never written again.
+so its records are due again. A record already written is never written again:
+records whose version the ledger already holds (written, in flight or answered)
+are skipped even when the marts, built before the ledger last changed, still
+show them pending.
 """
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from pathlib import Path
 
 from cme.bodies.base import Body, load_fields, sha256_file, write_atomically
 from cme.gates import gate_path
-from cme.ledger import LedgerRecord, append, ensure_ledger, next_batch_id, open_batches
+from cme.ledger import (CrashPoints, LedgerRecord, append, append_rows, ensure_ledger, event_rows,
+                        held_versions, next_batch_id, open_batches)
 from cme.settings import ProviderSettings
 from cme.textcells import unwritable_fields
 from cme.warehouse import connect, private_dir, read_frame
@@ -52,13 +57,33 @@ def submission_dir(out: Path, body: str, run_date: date) -> Path:
     return Path(out) / "submissions" / body / run_date.isoformat()
 
 
-def _recover(con, body: Body, out: Path) -> list[str]:
-    """Finish or abandon batches a crash left between `prepared` and `written`."""
+def _batch_leftovers(folder: Path, batch_id: str) -> list[Path]:
+    """Everything a batch may have left in its folder: its files, its manifest, its
+    staging folder and half-written temporary files."""
+    return sorted({*folder.glob(f"{batch_id}.*"), *folder.glob(f"{batch_id}-*"),
+                   *folder.glob(f".{batch_id}.*")})
+
+
+def _recover(con, body: Body, out: Path, settings: ProviderSettings) -> list[str]:
+    """Finish or abandon batches a crash left between `prepared` and `written`.
+
+    Only the records of the batch still lacking `written` are finished: with a whole
+    manifest they are marked written in the files the manifest names; without one
+    they are abandoned and the batch's files removed, except files that records
+    already marked written live in (a ledger from before each step was one
+    transaction can hold such a batch)."""
     done = []
     for batch_id in open_batches(con, body.name):
-        records = [LedgerRecord(k, a, h, {}) for k, a, h in con.execute(
-            "select record_key, record_action, record_hash from ledger.submission_events "
-            "where batch_id = ? and event = 'prepared'", [batch_id]).fetchall()]
+        rows = con.execute(
+            "select record_key, record_action, record_hash, "
+            "bool_or(event in ('written', 'abandoned')) as finished, "
+            "arg_max(transport, event_id) filter (where event = 'prepared') as channel, "
+            "list(distinct file_name) filter (where event = 'written') as files "
+            "from ledger.submission_events where batch_id = ? and body = ? "
+            "group by all having bool_or(event = 'prepared')", [batch_id, body.name]).fetchall()
+        unfinished = [LedgerRecord(k, a, h, {}) for k, a, h, finished, _, _ in rows if not finished]
+        kept_files = {f for *_, files in rows for f in (files or [])}
+        channel = next((c for *_, c, _ in rows if c), None) or settings.transport.get(body.name, "file")
         run_date = con.execute("select min(run_date) from ledger.submission_events where batch_id = ?",
                                [batch_id]).fetchone()[0]
         folder = submission_dir(out, body.name, run_date)
@@ -68,17 +93,23 @@ def _recover(con, body: Body, out: Path) -> list[str]:
             (folder / f["name"]).exists() and sha256_file(folder / f["name"]) == f["sha256"]
             for f in manifest["files"])
         if whole:
+            events = []
             for f in manifest["files"]:
                 keys = set(f["record_keys"])
-                append(con, batch_id=batch_id, body=body.name, event="written", run_date=run_date,
-                       records=[r for r in records if r.record_key in keys], file_name=f["name"],
-                       file_sha256=f["sha256"], transport="file")
+                events += event_rows(batch_id=batch_id, body=body.name, event="written",
+                                     run_date=run_date, file_name=f["name"], file_sha256=f["sha256"],
+                                     transport=channel,
+                                     records=[r for r in unfinished if r.record_key in keys])
+            append_rows(con, events)
+            for leftover in folder.glob(f".{batch_id}.*"):
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         else:
-            for partial in folder.glob(f"{batch_id}*"):
-                partial.unlink()
-            shutil.rmtree(folder / f".{batch_id}.tmp", ignore_errors=True)
+            for leftover in _batch_leftovers(folder, batch_id):
+                if leftover.name in kept_files:
+                    continue
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
             append(con, batch_id=batch_id, body=body.name, event="abandoned", run_date=run_date,
-                   records=records)
+                   records=unfinished)
         done.append(batch_id)
     return done
 
@@ -93,7 +124,7 @@ def export_body(warehouse: Path, body: Body, run_date: date, out: Path,
                           records_held=len(gate["held"]))
     with connect(Path(warehouse)) as con:
         ensure_ledger(con)
-        result.recovered_batches = _recover(con, body, out)
+        result.recovered_batches = _recover(con, body, out, settings)
         if gate["stopped"]:
             result.status, result.stopped_because = "stopped", gate["stopped"]
             return result
@@ -106,7 +137,9 @@ def export_body(warehouse: Path, body: Body, run_date: date, out: Path,
             con, f"select {', '.join(columns)} from main.{body.mart} "
             "where submission_state = 'pending' and body = $body "
             "order by record_action desc, record_key", {"body": body.name})
-        records = [r for r in frame.to_dict("records") if r["record_key"] not in gate["held"]]
+        held = held_versions(con, body.name)
+        records = [r for r in frame.to_dict("records") if r["record_key"] not in gate["held"]
+                   and (r["record_key"], r["record_action"], r["record_hash"]) not in held]
         # The marts hold these (UNSUPPORTED_CHARACTER); this is the backstop, so one
         # record's value can never fail the whole batch. Keys and fields only, no values.
         result.unwritable = {r["record_key"]: bad for r in records
@@ -124,8 +157,11 @@ def export_body(warehouse: Path, body: Body, run_date: date, out: Path,
                                        {**{f.source: r.get(f.source) for f in fields},
                                         **{c: r.get(c) for c in TRACKED_COLUMNS}})
                           for r in records]
+        channel = settings.transport.get(body.name, "file")
+        crash = CrashPoints()
         append(con, batch_id=batch_id, body=body.name, event="prepared", run_date=run_date,
-               records=ledger_records)
+               records=ledger_records, transport=channel)
+        crash.check("after_prepared")
         folder = private_dir(submission_dir(out, body.name, run_date))
         staging = private_dir(folder / f".{batch_id}.tmp")
         outputs = body.write(sorted(records, key=_write_order), fields, staging, batch_id, settings)
@@ -136,14 +172,21 @@ def export_body(warehouse: Path, body: Body, run_date: date, out: Path,
             shutil.move(output.path, final)  # same filesystem: an atomic rename
             manifest["files"].append({"name": final.name, "sha256": sha256_file(final),
                                       "record_keys": list(output.record_keys)})
+            crash.check("after_file")
         staging.rmdir()
+        crash.check("after_files")
         write_atomically(folder / f"{batch_id}.manifest.json",
                          json.dumps(manifest, indent=2).encode())
-        for f in manifest["files"]:
+        crash.check("after_manifest")
+        events = []
+        for f in manifest["files"]:  # every file of the batch in one transaction
             keys = set(f["record_keys"])
-            append(con, batch_id=batch_id, body=body.name, event="written", run_date=run_date,
-                   records=[r for r in ledger_records if r.record_key in keys],
-                   file_name=f["name"], file_sha256=f["sha256"], transport="file")
+            events += event_rows(batch_id=batch_id, body=body.name, event="written",
+                                 run_date=run_date, file_name=f["name"], file_sha256=f["sha256"],
+                                 transport=channel,
+                                 records=[r for r in ledger_records if r.record_key in keys])
+        append_rows(con, events)
+        crash.check("after_written")
         result.status, result.records_written = "written", len(records)
         result.files = [f["name"] for f in manifest["files"]]
     log.info("export %s %s: %s, %d written, %d held", body.name, run_date, result.status,

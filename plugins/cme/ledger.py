@@ -4,17 +4,29 @@ One row per event per record: `prepared` (about to be written), `written`
 (file and manifest are on disk), then later `sent`, `accepted` or `rejected`
 with the body's message. Rows are only ever inserted; a record's state is its
 latest event. dbt reads this table as a source and never rebuilds it.
+
+Each ledger step is atomic: every call to `append` (or `append_rows` with the
+rows of several files) is one set-based insert inside one transaction, so a
+crash leaves either all of a step's rows or none of them.
 """
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 # `sending` is written before a request leaves: a record whose latest event is
 # `sending` is in doubt (the process may have died with the request in flight),
 # and is looked up at the body before it is ever sent again.
-EVENTS = ("prepared", "written", "abandoned", "sending", "sent", "accepted", "rejected")
+# `discarded`: staff said the batch's file was never uploaded (`cme batches discard`);
+# its records are due again.
+EVENTS = ("prepared", "written", "abandoned", "discarded", "sending", "sent", "accepted",
+          "rejected")
+# A record version in one of these states is at the body (or on its way) or answered:
+# it is never written again while that holds.
+HELD_STATES = ("written", "sending", "sent", "accepted", "rejected")
 
 DDL = """
 create schema if not exists ledger;
@@ -38,6 +50,16 @@ create table if not exists ledger.submission_events (
 alter table ledger.submission_events add column if not exists body_reference VARCHAR;
 """
 
+_COLUMNS = ("batch_id", "body", "record_key", "record_action", "record_hash", "event", "message",
+            "file_name", "file_sha256", "transport", "run_date", "event_at", "payload",
+            "body_reference")
+_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR",
+          "VARCHAR", "VARCHAR", "DATE", "TIMESTAMPTZ", "VARCHAR", "VARCHAR")
+_INSERT = (
+    f"insert into ledger.submission_events ({', '.join(_COLUMNS)}) select "
+    + ", ".join(f"unnest(cast(${i + 1} as {t}[]))" + (" :: JSON" if c == "payload" else "")
+                for i, (c, t) in enumerate(zip(_COLUMNS, _TYPES))))
+
 
 def ensure_ledger(con) -> None:
     con.execute(DDL)
@@ -51,32 +73,100 @@ class LedgerRecord:
     payload: dict
 
 
-def append(con, *, batch_id: str, body: str, records: list[LedgerRecord], event: str,
-           run_date: date, file_name: str | None = None, file_sha256: str | None = None,
-           transport: str | None = None, messages: dict[str, str] | None = None,
-           references: dict[str, str] | None = None) -> None:
-    """Insert one event row per record, in one statement."""
+class CrashPoints:
+    """Fault injection for tests: CME_CRASH_AT=POINT:N kills the process (as kill -9
+    would, with os._exit) the N-th time this process reaches POINT (counted across the
+    bodies it exports). Unset in production.
+
+    Points: export `after_prepared`, `after_file` (each file moved into place),
+    `after_files`, `after_manifest`, `after_written`; delivery `before_send` and
+    `after_send` (N counts requests), `after_answers` (each answer step written)."""
+
+    seen: dict[str, int] = {}  # per process
+
+    def __init__(self):
+        spec = os.environ.get("CME_CRASH_AT", "")
+        self.point, _, n = spec.partition(":")
+        self.at = int(n) if n else 1
+        self.requests = 0  # delivery counts its requests here
+
+    def check(self, point: str, n: int | None = None) -> None:
+        if not self.point or point != self.point:
+            return
+        self.seen[point] = self.seen.get(point, 0) + 1
+        if (n if n is not None else self.seen[point]) == self.at:
+            os._exit(17)
+
+
+@contextmanager
+def transaction(con):
+    """One explicit transaction: everything inside is committed together or not at all."""
+    con.begin()
+    try:
+        yield con
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
+def event_rows(*, batch_id: str, body: str, records: list[LedgerRecord], event: str,
+               run_date: date, file_name: str | None = None, file_sha256: str | None = None,
+               transport: str | None = None, messages: dict[str, str] | None = None,
+               references: dict[str, str] | None = None) -> list[tuple]:
+    """The rows of one event for `records`, for `append_rows`."""
     assert event in EVENTS, event
     now = datetime.now(timezone.utc)
     messages, references = messages or {}, references or {}
-    rows = [(batch_id, body, r.record_key, r.record_action, r.record_hash, event,
+    return [(batch_id, body, r.record_key, r.record_action, r.record_hash, event,
              messages.get(r.record_key) or None, file_name, file_sha256, transport, run_date, now,
              json.dumps(r.payload, default=str) if event == "prepared" else None,
              references.get(r.record_key))
             for r in records]
-    if rows:
-        con.executemany(
-            "insert into ledger.submission_events (batch_id, body, record_key, record_action, "
-            "record_hash, event, message, file_name, file_sha256, transport, run_date, event_at, "
-            "payload, body_reference) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def append_rows(con, rows: list[tuple]) -> None:
+    """Insert `rows` with one set-based statement in one transaction (all or nothing)."""
+    if not rows:
+        return
+    columns = [list(column) for column in zip(*rows)]
+    with transaction(con):
+        con.execute(_INSERT, columns)
+
+
+def append(con, **kwargs) -> None:
+    """Insert one event row per record, atomically (see `event_rows` for the arguments)."""
+    append_rows(con, event_rows(**kwargs))
 
 
 def open_batches(con, body: str) -> list[str]:
-    """Batches prepared but neither written nor abandoned: a run died between the two."""
-    return [b for (b,) in con.execute(
-        "select batch_id from ledger.submission_events where body = ? group by batch_id "
-        "having bool_or(event = 'prepared') and not bool_or(event in ('written', 'abandoned')) "
-        "order by batch_id", [body]).fetchall()]
+    """Batches with a prepared record that was neither written nor abandoned: a run died
+    part-way. (Since each step is one transaction, a batch is either wholly prepared-only
+    or wholly written; a ledger from before that may hold a partly written batch.)"""
+    return sorted({b for (b,) in con.execute(
+        "select batch_id from ledger.submission_events where body = ? "
+        "group by batch_id, record_key, record_action, record_hash "
+        "having bool_or(event = 'prepared') and not bool_or(event in ('written', 'abandoned'))",
+        [body]).fetchall()})
+
+
+def held_versions(con, body: str) -> set[tuple[str, str, str]]:
+    """Record versions (key, action, hash) the ledger says must not be written again now:
+    their latest event is written, in flight, sent or answered, and no later event of the
+    opposite action (a PARS Delete after an Add, or a re-Add after a Delete) supersedes it.
+
+    The export reads pending records from the marts; this guards against marts that
+    were built before the ledger last changed (a retried export task, a recovered batch)."""
+    rows = con.execute(
+        "with v as (select record_key, record_action, record_hash, "
+        "arg_max(event, event_id) as state, max(event_id) as last_id "
+        "from ledger.submission_events where body = ? group by all) "
+        "select a.record_key, a.record_action, a.record_hash from v as a "
+        "left join v as b on b.record_key = a.record_key and b.record_hash = a.record_hash "
+        "and b.record_action <> a.record_action "
+        f"where a.state in {HELD_STATES} and (b.last_id is null or b.last_id < a.last_id)",
+        [body]).fetchall()
+    return {tuple(r) for r in rows}
 
 
 def next_batch_id(con, body: str, run_date: date) -> str:

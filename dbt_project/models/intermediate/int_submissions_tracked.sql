@@ -5,9 +5,25 @@
    no Delete of it was written later.
    A key that names a person id since retired by a merge is read with the
    person's current id (int_person_id_aliases): what was sent for either
-   account is the merged person's, and is neither re-sent nor withdrawn. #}
-with ledger_events as (select * from {{ ref('stg_ledger__submission_events') }}),
+   account is the merged person's, and is neither re-sent nor withdrawn.
+   A batch discarded by staff (its file never reached the body: `cme batches
+   discard`) is as if never written: its records' events in that batch are left
+   out, so they are not live, and pending again unless another batch holds them.
+   Abandoned records stay in, at state `abandoned`: not live either. #}
+with all_events as (select * from {{ ref('stg_ledger__submission_events') }}),
 aliases as (select * from {{ ref('int_person_id_aliases') }}),
+
+discarded as (
+    select distinct batch_id, body, record_key, record_action, record_hash
+    from all_events
+    where event = 'discarded'
+),
+
+ledger_events as (
+    select all_events.*
+    from all_events
+    anti join discarded using (batch_id, body, record_key, record_action, record_hash)
+),
 
 events as (
     select

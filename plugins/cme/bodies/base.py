@@ -27,6 +27,18 @@ class OutputFile:
 
 
 @dataclass(frozen=True)
+class ReceiptRow:
+    """One answer in a body's result file for a file upload.
+
+    `values` holds the record's fields by source column (as in the ledger payload),
+    `row` its position in the file (for reporting rows that match nothing)."""
+    row: int
+    values: dict[str, str]
+    accepted: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Body:
     """A reporting body: its mart, its gate queries and its file format.
 
@@ -45,6 +57,11 @@ class Body:
     # send(records) -> {record_key: Answer}, lookup(record) -> Answer | None and
     # poll(reference) -> Answer | None. Records are the ledger payloads plus record_key.
     client: type | None = None
+    # File uploads: read_receipt(path, fields) -> list[ReceiptRow] reads the body's result
+    # file for an uploaded submission (`cme receipts import`); receipt_key names the source
+    # columns a result row is matched on against the ledger payloads (empty: all fields).
+    read_receipt: Callable[[Path, list[Field]], list[ReceiptRow]] | None = None
+    receipt_key: tuple[str, ...] = ()
 
 
 def load_fields(con, body: str) -> list[Field]:

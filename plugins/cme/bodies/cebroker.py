@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from cme.bodies.base import Body, Field, OutputFile, text, write_atomically
+from cme.bodies.base import Body, Field, OutputFile, ReceiptRow, text, write_atomically
 from cme.settings import ProviderSettings
 from cme.textcells import UnwritableValue
 
@@ -110,6 +110,28 @@ def write_rosters(records: list[dict], fields: list[Field], folder: Path, batch_
     return outputs
 
 
+def read_receipt(path: Path, fields: list[Field]) -> list[ReceiptRow]:
+    """CE Broker's return receipt [C1]: the roster document as uploaded, with a `Message`
+    on each attendee (empty = accepted). Rows are numbered by attendee, in file order."""
+    document = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True)).getroot()
+    if document.tag != "rosters":
+        raise ValueError(f"{path.name}: not a CE Broker roster receipt (root <{document.tag}>)")
+    results, n = [], 0
+    for roster in document.iterfind("roster"):
+        for attendee in roster.iterfind("attendees/attendee"):
+            n += 1
+            values = {}
+            for f in fields:
+                node = roster if f.part == "roster" else attendee
+                if node.find(f.name) is not None:
+                    values.setdefault(f.source, node.findtext(f.name))
+            if attendee.find("Message") is None:
+                continue  # not answered: not a receipt row
+            message = (attendee.findtext("Message") or "").strip()
+            results.append(ReceiptRow(n, values, not message, message))
+    return results
+
+
 class CeBrokerClient:
     """CE Broker XML web service: UploadXMLString with the roster in form field InXML.
 
@@ -155,4 +177,5 @@ class CeBrokerClient:
 
 
 BODIES = [Body("CE_BROKER", "fct_cebroker_records", "cebroker", GATE_SQL, BATCH_SQL, write_rosters,
-               client=CeBrokerClient)]
+               client=CeBrokerClient, read_receipt=read_receipt,
+               receipt_key=("course_number", "license_number", "completion_date"))]

@@ -8,7 +8,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from cme.bodies.base import Body, Field, OutputFile, text, write_atomically
+from cme.bodies.base import Body, Field, OutputFile, ReceiptRow, text, write_atomically
 from cme.settings import ProviderSettings
 from cme.textcells import UnwritableValue, neutralise
 
@@ -62,6 +62,29 @@ def write_requests(records: list[dict], fields: list[Field], folder: Path, batch
     return [OutputFile(request_path, keys), OutputFile(batch_path, ())]
 
 
+def read_response(path: Path, fields: list[Field]) -> list[ReceiptRow]:
+    """CPE Monitor's answer to a batch upload. Not documented in the reference: assumed
+    to be the batch file (CSV, or the JSON lines of the requests) with, per row, the
+    fields its JSON API answers: `status` (Accepted) or an `error_message`
+    (docs/decisions.md)."""
+    raw = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".jsonl":
+        rows = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        first = 1
+    else:
+        rows = list(csv.DictReader(io.StringIO(raw, newline="")))
+        first = 2  # line 1 is the header
+    results = []
+    for n, row in enumerate(rows, start=first):
+        if "status" not in row and "error_message" not in row:
+            raise ValueError(f"{path.name}: not a CPE Monitor response (row {n} has no status)")
+        values = {f.source: row.get(f.name) for f in fields}
+        message = str(row.get("error_message") or "").strip()
+        accepted = str(row.get("status") or "").strip().lower() == "accepted" and not message
+        results.append(ReceiptRow(n, values, accepted, message or ("" if accepted else "refused")))
+    return results
+
+
 class CpeMonitorClient:
     """CPE Monitor: SubmitCPEActivityJSON per record, answering `status` or `error_message`."""
 
@@ -97,4 +120,5 @@ class CpeMonitorClient:
 
 
 BODIES = [Body("CPE_MONITOR", "fct_cpe_monitor_records", "cpe_monitor", GATE_SQL, BATCH_SQL,
-               write_requests, client=CpeMonitorClient)]
+               write_requests, client=CpeMonitorClient, read_receipt=read_response,
+               receipt_key=("epid", "uan", "participation_date"))]

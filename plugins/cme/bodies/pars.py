@@ -5,9 +5,9 @@ import io
 from decimal import Decimal
 from pathlib import Path
 
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
-from cme.bodies.base import Body, Field, OutputFile, write_atomically
+from cme.bodies.base import Body, Field, OutputFile, ReceiptRow, write_atomically
 from cme.settings import ProviderSettings
 from cme.textcells import UnwritableValue, neutralise
 
@@ -87,6 +87,31 @@ def write_template(records: list[dict], fields: list[Field], folder: Path, batch
     return [OutputFile(path, tuple(r["record_key"] for r in records))]
 
 
+RESULT_COLUMNS = ("Status", "Message")
+
+
+def read_results(path: Path, fields: list[Field]) -> list[ReceiptRow]:
+    """PARS learner-upload results. Not documented in the reference: assumed to be the
+    learner template as uploaded, returned with two more columns, `Status`
+    (Accepted / Rejected) and `Message` (docs/decisions.md). The template's columns are
+    read by position (its names repeat: Credit Type), the two answers by name."""
+    sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    header = [str(h or "").strip() for h in next(rows)]
+    missing = [c for c in RESULT_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{path.name}: not a PARS learner-upload result (no {', '.join(missing)} column)")
+    status_at, message_at = header.index("Status"), header.index("Message")
+    results = []
+    for n, row in enumerate(rows, start=2):  # spreadsheet row numbers: 1 is the header
+        if not any(v not in (None, "") for v in row):
+            continue
+        values = {f.source: row[i] for i, f in enumerate(fields) if i < len(row)}
+        status = str(row[status_at] or "").strip().lower()
+        results.append(ReceiptRow(n, values, status == "accepted", str(row[message_at] or "").strip()))
+    return results
+
+
 class ParsClient:
     """PARS learner web service: SaveLearnerActivity per record; decisions arrive later."""
 
@@ -142,7 +167,7 @@ class ParsClient:
 
 BODIES = [
     Body("ACCME_PARS", "fct_pars_records", "pars", GATE_SQL, BATCH_SQL, write_template,
-         is_active=lambda s: s.accreditor == "ACCME", client=ParsClient),
+         is_active=lambda s: s.accreditor == "ACCME", client=ParsClient, read_receipt=read_results),
     Body("JA_PARS", "fct_pars_records", "pars", GATE_SQL, BATCH_SQL, write_template,
-         is_active=lambda s: s.accreditor == "JA", client=ParsClient),
+         is_active=lambda s: s.accreditor == "JA", client=ParsClient, read_receipt=read_results),
 ]

@@ -4,15 +4,52 @@ SaveLearnerActivity answers `Received` with a CreditId; the decision (accepted,
 or rejected with a reason, e.g. a board id that does not match the diplomate)
 is read later with GetLearnerStatusByCreditId. GetLearnerStatusByLearner finds a
 record by its natural fields, for a client unsure whether its last call arrived.
+`results_file` answers an uploaded learner template the same way, as a result workbook.
 Registry: {"boards": {"ABIM": {"ABIM-331100": "Known"}}}: board id -> last name;
 {"accept_all_boards": true} accepts every board id.
 """
 from __future__ import annotations
 
+import io
 import json
 import threading
+from pathlib import Path
 
+from cme.bodies.base import write_atomically
 from cme.standins.server import StandIn, json_response
+
+
+def decide(r: dict, registry: dict) -> tuple[str, str]:
+    """PARS's decision on one learner record (named as in the template), from the registry."""
+    board = r.get("Certifying Board")
+    if board and board != "ABS" and not registry.get("accept_all_boards"):
+        known = registry.get("boards", {}).get(board, {})
+        if known.get(r.get("Certifying Board ID")) != r.get("Last Name"):
+            return "Rejected", "Board ID does not match the diplomate"
+    return "Accepted", ""
+
+
+def results_file(submission: Path, registry: dict, out: Path) -> Path:
+    """The learner-upload result PARS would return for an uploaded learner template (our
+    assumption, docs/decisions.md): the workbook with `Status` and `Message` added."""
+    from openpyxl import Workbook, load_workbook
+
+    source = load_workbook(submission, read_only=True).worksheets[0]
+    rows = source.iter_rows(values_only=True)
+    header = list(next(rows))
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Results"
+    sheet.append(header + ["Status", "Message"])
+    for row in rows:
+        named: dict = {}
+        for name, value in zip(header, row):
+            named.setdefault(name, "" if value is None else str(value))
+        sheet.append(list(row) + list(decide(named, registry)))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    write_atomically(out, buffer.getvalue())  # owner-only: it names learners
+    return out
 
 
 class ParsStandIn(StandIn):
@@ -30,12 +67,7 @@ class ParsStandIn(StandIn):
             "Certifying Board"))
 
     def _decide(self, r: dict) -> tuple[str, str]:
-        board = r.get("Certifying Board")
-        if board and board != "ABS" and not self.registry.get("accept_all_boards"):
-            known = self.registry.get("boards", {}).get(board, {})
-            if known.get(r.get("Certifying Board ID")) != r.get("Last Name"):
-                return "Rejected", "Board ID does not match the diplomate"
-        return "Accepted", ""
+        return decide(r, self.registry)
 
     def route(self, method, path, params, body, content_type):
         if path == "/SaveLearnerActivity" and method == "POST":
