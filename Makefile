@@ -31,8 +31,10 @@ demo: $(STAMP)
 
 ## make test: the whole suite (unit, dbt unit tests, DAG import, end to end through Airflow,
 ## the dashboard in headless Chromium)
+# Two workers (the machine has two cores); --dist loadfile keeps each test file, and
+# so its module fixtures (a scenario run through several days), on one worker.
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:
 	rm -rf $(DEMO) $(VENV) .pytest_cache

@@ -22,9 +22,14 @@ Backfills therefore run day by day, in date order.
 """
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+# First retry delay (then exponential): 30 s, or CME_RETRY_DELAY_SECONDS (the tests use 1 s,
+# so a failure they provoke does not wait out a minute and a half of retries).
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("CME_RETRY_DELAY_SECONDS", "30")))
 
 # Downstream DAGs (exports, dashboards) can be scheduled on the marts being refreshed.
 MARTS = Asset("cme://warehouse/marts")
@@ -61,7 +66,7 @@ def _deadline_alert(context) -> None:
     max_active_tasks=1,
     tags=["cme", "compliance", "duckdb", "dbt"],
     doc_md=__doc__,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30),
+    default_args={"retries": 2, "retry_delay": RETRY_DELAY,
                   "retry_exponential_backoff": True, "owner": "data-team"},
     params={
         "landing": Param(None, type=["null", "string"], description="Landing directory"),

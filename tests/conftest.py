@@ -20,6 +20,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 def run_cme(*args: object, env: dict | None = None) -> subprocess.CompletedProcess:
     """The installed `cme` command, as a user would run it, in a clean Airflow environment."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CME_"))}
+    base["CME_RETRY_DELAY_SECONDS"] = "1"  # a failure a test provokes is retried at once
     return subprocess.run([str(BIN / "cme"), *map(str, args)], capture_output=True, text=True,
                           env={**base, **(env or {})})
 

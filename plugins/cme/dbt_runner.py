@@ -36,12 +36,18 @@ def as_of_date(warehouse: Path, run_date: str) -> str:
 
 
 def write_run_clock(warehouse: Path, run_date: str, as_of: str) -> None:
-    """The dates the models read at run time (macros run_date() and as_of_date())."""
+    """The dates the models read at run time (macros run_date() and as_of_date()).
+    Dropped again after the build (drop_run_clock): it is no history."""
     with connect(Path(warehouse)) as con:
         con.execute("create schema if not exists meta")
         con.execute("create or replace table meta.run_clock as "
                     "select cast(? as date) as run_date, cast(? as date) as as_of_date",
                     [run_date, as_of])
+
+
+def drop_run_clock(warehouse: Path) -> None:
+    with connect(Path(warehouse)) as con:
+        con.execute("drop table if exists meta.run_clock")
 
 
 class DbtBuildError(RuntimeError):
@@ -72,7 +78,10 @@ def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_d
     if select:
         cmd += ["--select", select]
     env = {**os.environ, "CME_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
+    finally:
+        drop_run_clock(warehouse)
     # dbt's console output names models and tests and counts, never row values.
     log.info("dbt build output:\n%s", proc.stdout[-20000:])
     results_path = work_dir / "target" / "run_results.json"

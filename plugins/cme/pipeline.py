@@ -116,6 +116,7 @@ def build(ctx: RunContext, full_refresh: bool = False, select: str | None = None
                        full_refresh=full_refresh, select=select, label=label,
                        recompute_all=ctx.recompute and main)
     if main:
+        _mark_ledger(ctx)
         # Recorded when the rules first apply (a re-run with the same rules writes
         # nothing); a build that skipped the check must not hide a change it did not apply.
         now = fingerprint.current(settings, DBT_PROJECT_DIR)
@@ -222,8 +223,35 @@ def export(ctx: RunContext, body: str) -> dict:
     return {**written, "delivery": delivered}
 
 
+def _ledger_position(ctx: RunContext) -> int:
+    from cme.ledger import ensure_ledger
+    from cme.warehouse import connect
+
+    with connect(ctx.warehouse) as con:
+        ensure_ledger(con)
+        return con.execute("select coalesce(max(event_id), 0) from ledger.submission_events").fetchone()[0]
+
+
+def _ledger_mark_path(ctx: RunContext) -> Path:
+    return ctx.out / "dbt" / f"ledger_seen_{ctx.run_date.isoformat()}.json"
+
+
+def _mark_ledger(ctx: RunContext) -> None:
+    """Remember how far the ledger went when the day's marts were built."""
+    import json
+
+    _ledger_mark_path(ctx).write_text(json.dumps({"max_event_id": _ledger_position(ctx)}))
+
+
 def refresh_after_export(ctx: RunContext) -> dict:
-    """Rebuild what reads the ledger, so marts and the queue show what was just written."""
+    """Rebuild what reads the ledger, so marts and the queue show what was just written.
+    Skipped when exports and deliveries appended nothing since the day's build: the marts
+    already show that ledger."""
+    import json
+
+    mark = _ledger_mark_path(ctx)
+    if mark.exists() and json.loads(mark.read_text())["max_event_id"] == _ledger_position(ctx):
+        return {"skipped": "no ledger events since the build"}
     return build(ctx, select="source:ledger+", label="ledger_refresh")
 
 
