@@ -73,6 +73,9 @@ def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_d
     cmd = [executable("dbt"), "build", "--project-dir", str(DBT_PROJECT_DIR),
            "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(work_dir / "target"),
            "--log-path", str(work_dir / "logs"), "--vars", json.dumps(dbt_vars)]
+    # dbt unit tests check the models' logic, not the day's data: they run in the test
+    # suite (tests/test_dbt_unit_tests.py) and `cme dbt-unit-tests`, not in every daily build
+    cmd += ["--exclude-resource-type", "unit_test"]
     if full_refresh:
         cmd.append("--full-refresh")
     if select:
@@ -101,3 +104,30 @@ def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_d
         detail = "; ".join(failures) or proc.stdout[-2000:] or proc.stderr[-2000:]
         raise DbtBuildError(f"dbt build failed for {run_date}: {detail}")
     return counts
+
+
+def dbt_unit_tests(work_dir: Path) -> subprocess.CompletedProcess:
+    """Run every dbt unit test against an empty warehouse built from the project's
+    schema (`dbt build --empty`: every relation, no rows), as CI does for a change."""
+    work_dir = private_dir(Path(work_dir))
+    warehouse = work_dir / "unit_tests.duckdb"
+    base = [executable("dbt"), "--no-partial-parse", "--project-dir", str(DBT_PROJECT_DIR),
+            "--profiles-dir", str(DBT_PROJECT_DIR)]
+    paths = ["--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
+    env = {**os.environ, "CME_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    from cme.documents import hash_documents
+    from cme.ingest import ensure_schema
+    from cme.ledger import ensure_ledger
+
+    with connect(warehouse) as con:  # the sources, empty, as a first ingest leaves them
+        ensure_schema(con)
+        ensure_ledger(con)
+    hash_documents(warehouse, work_dir / "no-documents")
+    write_run_clock(warehouse, "2099-12-31", "2099-12-31")
+    for step in (["build", "--empty", "--exclude-resource-type", "unit_test"],
+                 ["test", "--select", "test_type:unit"]):
+        proc = subprocess.run([*base[:1], step[0], *base[1:], *paths, *step[1:]], env=env,
+                              capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
+        if proc.returncode != 0:
+            return proc
+    return proc
