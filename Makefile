@@ -31,10 +31,11 @@ demo: $(STAMP)
 
 ## make test: the whole suite (unit, dbt unit tests, DAG import, end to end through Airflow,
 ## the dashboard in headless Chromium)
-# Two workers (the machine has two cores); --dist loadfile keeps each test file, and
-# so its module fixtures (a scenario run through several days), on one worker.
+# Two workers (the machine has two cores); tests/conftest.py groups each test file on
+# one worker (its module fixtures run once), and every file using the shared 3-day DAG run
+# on the same worker.
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 clean:
 	rm -rf $(DEMO) $(VENV) .pytest_cache

@@ -65,3 +65,13 @@ def db(pipeline_run):
     con = pipeline_run.connect()
     yield con
     con.close()  # DuckDB allows no writer while a reader holds the file
+
+
+def pytest_collection_modifyitems(config, items):
+    """For `pytest -n 2 --dist loadgroup` (make test): a test file runs on one worker,
+    so its module fixtures run once; and every file using the session's `pipeline_run`
+    (a real 3-day DAG run) shares one worker, so that run happens once, not per worker."""
+    uses_run = {item.module.__name__ for item in items if "pipeline_run" in item.fixturenames}
+    for item in items:
+        module = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("pipeline_run" if module in uses_run else module))
