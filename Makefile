@@ -31,11 +31,11 @@ demo: $(STAMP)
 
 ## make test: the whole suite (unit, dbt unit tests, DAG import, end to end through Airflow,
 ## the dashboard in headless Chromium)
-# Two workers (the machine has two cores); tests/conftest.py groups each test file on
-# one worker (its module fixtures run once), and every file using the shared 3-day DAG run
-# on the same worker.
+# Two workers (the machine has two cores); tests/conftest.py schedules each test file on
+# one worker (its module fixtures run once), every file using the shared 3-day DAG run on
+# the same worker, and the longest first.
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 clean:
 	rm -rf $(DEMO) $(VENV) .pytest_cache

@@ -67,11 +67,40 @@ def db(pipeline_run):
     con.close()  # DuckDB allows no writer while a reader holds the file
 
 
+# --- two test workers (make test: pytest -n 2) -------------------------------------
+# Each test file is one unit of work, so its module fixtures (scenarios run through
+# several days) run once; every file using the session's `pipeline_run` (a real 3-day
+# DAG run) is one unit, so that run happens once rather than once per worker. The
+# longest units start first. (xdist's own --dist loadgroup marks groups by rewriting
+# node ids, which pytest 9 no longer allows, so the grouping is a scheduler here.)
+TESTS = Path(__file__).resolve().parent
+LONGEST_FIRST = ("tests/test_twenty_days.py",)
+
+
+def _shares_pipeline_run() -> set[str]:
+    return {f"tests/{p.name}" for p in TESTS.glob("test_*.py") if "pipeline_run" in p.read_text()}
+
+
+def _unit(path: str, shared: set[str]) -> str:
+    return "pipeline_run" if path in shared else path
+
+
 def pytest_collection_modifyitems(config, items):
-    """For `pytest -n 2 --dist loadgroup` (make test): a test file runs on one worker,
-    so its module fixtures run once; and every file using the session's `pipeline_run`
-    (a real 3-day DAG run) shares one worker, so that run happens once, not per worker."""
-    uses_run = {item.module.__name__ for item in items if "pipeline_run" in item.fixturenames}
-    for item in items:
-        module = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group("pipeline_run" if module in uses_run else module))
+    shared = _shares_pipeline_run()
+
+    def rank(item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return 0 if path in LONGEST_FIRST else 1 if path in shared else 2
+    items.sort(key=rank)  # stable: file order is kept within each rank
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared = _shares_pipeline_run()
+
+    class FilesAndSharedRun(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid.split("::", 1)[0], shared)
+
+    return FilesAndSharedRun(config, log)
