@@ -9,7 +9,9 @@ import csv
 from datetime import date, timedelta
 from pathlib import Path
 
+from cme import pipeline
 from cme.contract import BY_FILE
+from cme.pipeline import RunContext
 
 D1, D2, D3 = date(2026, 6, 10), date(2026, 6, 11), date(2026, 6, 12)
 Y = D1 - timedelta(days=1)
@@ -191,3 +193,21 @@ def write_disclosures(root: Path) -> None:
         if row["signed_date"] and row["person_id"] != "F-NODOC":
             text = f"signed form {row['disclosure_id']}" + (" (edited)" if row["person_id"] == "F-ALTERED" else "")
             (store / f"{row['disclosure_id']}.pdf").write_text(text)
+
+
+def run_day(landing: Path, out: Path, day, settings: Path | None = None,
+            recompute: bool = False) -> dict:
+    """One day in process, the DAG's steps in its order: each body's export result, the
+    run summary and the deadline alert (or None)."""
+    ctx = RunContext(day, landing, out, settings, recompute=recompute)
+    pipeline.check_settings(ctx)
+    pipeline.ingest(ctx, load_id=f"test-{day}")
+    pipeline.build(ctx)
+    results = {}
+    for body in pipeline.list_bodies(ctx):
+        pipeline.gate(ctx, body)
+        results[body] = pipeline.export(ctx, body)
+    pipeline.refresh_after_export(ctx)
+    results["summary"] = summary = pipeline.summarize(ctx)
+    results["alert"] = pipeline.alert_on_closed_windows(ctx, summary)
+    return results

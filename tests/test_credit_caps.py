@@ -16,9 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cme import pipeline
-from cme.pipeline import RunContext
-from tests.scenario import _activity, _done, _learner, _write
+from tests.scenario import _activity, _done, _learner, _write, run_day
 
 pytestmark = pytest.mark.e2e
 
@@ -90,17 +88,6 @@ def write_landing(root: Path) -> Path:
     _write(root / D2.isoformat(), "lms_completions.csv", [
         _done("k-cap-1", "K-CAP", "K-ONE", day=Y - timedelta(days=1), moc="Y", status="revoked")])
     return root
-
-
-def run_day(landing: Path, out: Path, day) -> None:
-    ctx = RunContext(day, landing, out, None)
-    pipeline.check_settings(ctx)
-    pipeline.ingest(ctx, load_id=f"test-{day}")
-    pipeline.build(ctx)
-    for body in pipeline.list_bodies(ctx):
-        pipeline.gate(ctx, body)
-        pipeline.export(ctx, body)
-    pipeline.refresh_after_export(ctx)
 
 
 def _snapshot(out: Path) -> dict:

@@ -4,32 +4,15 @@ pipeline steps the DAG runs: ingest, dbt build, gates, exports, ledger refresh."
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import duckdb
 import pytest
 from openpyxl import load_workbook
 
-from cme import pipeline
-from cme.pipeline import RunContext
 from tests import scenario
+from tests.scenario import run_day
 
 pytestmark = pytest.mark.e2e
-
-
-def run_day(landing: Path, out: Path, day, settings: Path | None = None) -> dict:
-    ctx = RunContext(day, landing, out, settings)
-    pipeline.check_settings(ctx)
-    pipeline.ingest(ctx, load_id=f"test-{day}")
-    pipeline.build(ctx)
-    results = {}
-    for body in pipeline.list_bodies(ctx):
-        pipeline.gate(ctx, body)
-        results[body] = pipeline.export(ctx, body)
-    pipeline.refresh_after_export(ctx)
-    results["summary"] = summary = pipeline.summarize(ctx)
-    results["alert"] = pipeline.alert_on_closed_windows(ctx, summary)
-    return results
 
 
 @pytest.fixture(scope="module")

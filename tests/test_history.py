@@ -16,21 +16,8 @@ from cme.dbt_runner import DBT_PROJECT_DIR
 from cme.pipeline import RunContext
 from cme.settings import ProviderSettings, SettingsError
 from tests import scenario
+from tests.scenario import run_day
 from tests.conftest import run_cme
-
-
-def run_day(landing: Path, out: Path, day, settings: Path | None = None,
-            recompute: bool = False) -> dict:
-    ctx = RunContext(day, landing, out, settings, recompute=True) if recompute else \
-        RunContext(day, landing, out, settings)  # the second form also runs on the old code
-    pipeline.check_settings(ctx)
-    pipeline.ingest(ctx, load_id=f"test-{day}")
-    pipeline.build(ctx)
-    for body in pipeline.list_bodies(ctx):
-        pipeline.gate(ctx, body)
-        pipeline.export(ctx, body)
-    pipeline.refresh_after_export(ctx)
-    return pipeline.summarize(ctx)
 
 
 def exceptions(out: Path) -> dict[str, tuple]:

@@ -10,7 +10,6 @@ Day 3 brings a new completion for the conflicted physician.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 
 import duckdb
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from cme.npi import make_npi
 from tests import scenario
 from tests.scenario import _activity, _done, _learner, _write
-from tests.test_exception_codes import run_day
+from tests.scenario import run_day
 
 D1, D2, D3 = scenario.D1, scenario.D2, scenario.D3
 NPI_MERGE, NPI_CONFLICT = make_npi("155500017"), make_npi("155500025")

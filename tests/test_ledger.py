@@ -22,6 +22,7 @@ from cme.pipeline import RunContext
 from cme.synthetic import generate
 from tests import standins
 from tests.conftest import DAYS
+from tests.test_delivery import ledger
 
 FILE_SETTINGS = standins.HTTP_SETTINGS.replace('"http"', '"file"')
 
@@ -57,14 +58,6 @@ def gated(tmp_path_factory):
 def copy_run(ctx: RunContext, where: Path) -> RunContext:
     shutil.copytree(ctx.out, where / "out")
     return RunContext(ctx.run_date, ctx.landing, where / "out", ctx.settings_path)
-
-
-def ledger(out: Path, sql: str, params=()):
-    con = duckdb.connect(str(out / "warehouse.duckdb"), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def written_versions(out: Path) -> set[tuple]:
