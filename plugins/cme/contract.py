@@ -1,7 +1,8 @@
-"""Landing contract v1 (../shared/spec/landing-contract.md) as data.
+"""The landing contract as data.
 
-Ingest reads this to parse, type and quarantine rows; the raw tables' DDL is
-generated from it, so the contract lives in exactly one place.
+Ingest reads this to parse, type and quarantine rows, the raw tables' DDL is
+generated from it, and so is the document for the people who write the extracts,
+docs/landing-contract.md (cme.contract_doc; a test fails when the two differ).
 """
 from __future__ import annotations
 
