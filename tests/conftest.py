@@ -74,7 +74,7 @@ def db(pipeline_run):
 # longest units start first. (xdist's own --dist loadgroup marks groups by rewriting
 # node ids, which pytest 9 no longer allows, so the grouping is a scheduler here.)
 TESTS = Path(__file__).resolve().parent
-LONGEST_FIRST = ("tests/test_twenty_days.py",)
+LONGEST_FIRST = ("tests/test_twenty_days.py",)  # then the shared run, then file order
 
 
 def _shares_pipeline_run() -> set[str]:
@@ -98,6 +98,7 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     shared = _shares_pipeline_run()
+    config.option.loadscopereorder = False  # keep the collection's order: longest first
 
     class FilesAndSharedRun(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
