@@ -126,12 +126,10 @@ def run(
 
 def _failed_exports(out: Path, day: date) -> dict[str, str]:
     """Bodies whose export or delivery failed on `day` (value-free, from OUT/exports)."""
-    failed = {}
-    for path in sorted(out.glob(f"exports/*/{day.isoformat()}.json")):
-        status = json.loads(path.read_text())
-        if status.get("status") != "ok":
-            failed[status["body"]] = f"{status['stage']}: {status['error_class']}: {status['message']}"
-    return failed
+    from cme.pipeline import export_statuses
+
+    return {body: f"{status['stage']}: {status['error_class']}: {status['message']}"
+            for body, status in export_statuses(out, day).items() if status.get("status") != "ok"}
 
 
 @app.command()

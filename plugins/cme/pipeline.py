@@ -153,6 +153,17 @@ def export_status_path(out: Path, body: str, run_date: date) -> Path:
     return Path(out) / "exports" / body / f"{run_date.isoformat()}.json"
 
 
+def export_statuses(out: Path, run_date: date) -> dict[str, dict]:
+    """Each body's export outcome written this run date (body -> status), by body name."""
+    import json
+
+    statuses = {}
+    for path in sorted((Path(out) / "exports").glob(f"*/{run_date.isoformat()}.json")):
+        status = json.loads(path.read_text())
+        statuses[status["body"]] = status
+    return statuses
+
+
 def _write_status(ctx: RunContext, body: str, status: dict) -> None:
     import json
 
@@ -272,12 +283,10 @@ def check_exports(ctx: RunContext) -> dict:
 
     Runs after the summary is written, so the summary says FAILED for the body
     and the run still ends failed (and `cme run` exits non-zero)."""
-    import json
-
+    statuses = export_statuses(ctx.out, ctx.run_date)
     failed = {}
     for body in list_bodies(ctx):
-        path = export_status_path(ctx.out, body, ctx.run_date)
-        status = json.loads(path.read_text()) if path.exists() else {
+        status = statuses.get(body) or {
             "status": "failed", "stage": "export", "error_class": "NotRun",
             "message": "the export task did not run"}
         if status["status"] != "ok":

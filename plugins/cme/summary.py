@@ -98,9 +98,10 @@ def _bodies(con, run_date: date, out_dir: Path) -> dict:
                         "accepted": answers.get("accepted", 0), "rejected": answers.get("rejected", 0),
                         "awaiting_answer": answers.get("sent", 0)}
     # each export writes its outcome (cme.pipeline.export): `failed` until it finishes
-    for status_file in sorted(out_dir.glob(f"exports/*/{run_date.isoformat()}.json")):
-        status = json.loads(status_file.read_text())
-        entry = bodies.setdefault(status["body"], {
+    from cme.pipeline import export_statuses
+
+    for body, status in export_statuses(out_dir, run_date).items():
+        entry = bodies.setdefault(body, {
             "records_due": 0, "written": 0, "held_back": 0, "late": 0,
             "stopped": ["no gate result this run"], "accepted": 0, "rejected": 0, "awaiting_answer": 0})
         entry["export"] = {k: status.get(k) for k in ("status", "stage", "error_class", "message")}
