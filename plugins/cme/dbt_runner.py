@@ -50,6 +50,41 @@ def drop_run_clock(warehouse: Path) -> None:
         con.execute("drop table if exists meta.run_clock")
 
 
+def _invoke(args: list[str], warehouse: Path) -> tuple[bool, str]:
+    """One dbt command inside this process (dbt's programmatic API), not a new process:
+    a daily run makes one or two builds, and a new process pays dbt's imports and
+    start-up (about 3 s here) each time. The warehouse path reaches profiles.yml through
+    CME_WAREHOUSE, set for the call only. Returns success and dbt's console lines."""
+    import contextlib
+    import io
+
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.cli.main import dbtRunner
+
+    saved = {k: os.environ.get(k) for k in ("CME_WAREHOUSE", "DBT_SEND_ANONYMOUS_USAGE_STATS")}
+    os.environ.update(CME_WAREHOUSE=str(warehouse), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    lines: list[str] = []
+    try:
+        with contextlib.chdir(DBT_PROJECT_DIR), contextlib.redirect_stdout(io.StringIO()) as out:
+            result = dbtRunner().invoke(args)
+        lines.append(out.getvalue())
+    finally:
+        # dbt-duckdb keeps its DuckDB handle in a class attribute; drop it so the file is
+        # closed (DuckDB allows one writer) before the next step opens it
+        DuckDBConnectionManager.close_all_connections()
+        import gc
+
+        gc.collect()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    if result.exception is not None:
+        lines.append(f"{type(result.exception).__name__}: {result.exception}")
+    return result.success, "".join(lines)
+
+
 class DbtBuildError(RuntimeError):
     """dbt build failed; the message names every failed model, test or seed."""
 
@@ -80,13 +115,12 @@ def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_d
         cmd.append("--full-refresh")
     if select:
         cmd += ["--select", select]
-    env = {**os.environ, "CME_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
+        ok, output = _invoke(cmd[1:], warehouse)
     finally:
         drop_run_clock(warehouse)
     # dbt's console output names models and tests and counts, never row values.
-    log.info("dbt build output:\n%s", proc.stdout[-20000:])
+    log.info("dbt build output:\n%s", output[-20000:])
     results_path = work_dir / "target" / "run_results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {"results": []}
     if results_path.exists():
@@ -100,8 +134,8 @@ def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_d
             kind, name = node[0], node[-1]
             message = _ANSI.sub("", r.get("message") or "").strip().splitlines()
             failures.append(f"{kind} {name}: {message[0] if message else r['status']}")
-    if proc.returncode != 0:
-        detail = "; ".join(failures) or proc.stdout[-2000:] or proc.stderr[-2000:]
+    if not ok:
+        detail = "; ".join(failures) or output[-2000:]
         raise DbtBuildError(f"dbt build failed for {run_date}: {detail}")
     return counts
 
