@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -168,3 +169,24 @@ def test_cme_run_on_a_missing_folder_exits_with_one_line_before_starting_airflow
     assert "\n" not in message, message
     assert "2026-11-16 is not ready" in message and "2026-11-16_extract" in message
     assert not (tmp_path / "out" / "airflow").exists()  # no Airflow started, nothing waited
+
+
+@pytest.mark.e2e
+def test_under_cme_run_the_dags_sensor_looks_once_and_fails_at_once(tmp_path):
+    """The DAG run `cme run` makes (dag.test, param wait_for_landing false), past the CLI's
+    own check: the sensor does not wait for the missing folder, it fails the run at once
+    with the reason, and the run date is the date asked for (not the data interval's)."""
+    from cme.airflow_runner import DagRunFailed, airflow_env, ensure_metadata_db, run_days
+
+    env = {k: v for k, v in airflow_env(tmp_path / "out").items() if not k.startswith("CME_")}
+    env["CME_RETRY_DELAY_SECONDS"] = "1"  # the summary tasks after it run and retry (all_done)
+    ensure_metadata_db(env)
+    log = tmp_path / "airflow_runs.log"
+    (tmp_path / "landing").mkdir()
+    started = time.monotonic()
+    with pytest.raises(DagRunFailed, match="2026-11-16"):
+        list(run_days([D], tmp_path / "landing", tmp_path / "out", None, env, log))
+    assert time.monotonic() - started < 240
+    text = log.read_text(errors="replace")
+    assert f"2026-11-16 is not ready: landing folder {tmp_path / 'landing' / '2026-11-16'} does not exist" in text
+    assert "not ready by its deadline" not in text  # the no-wait message, not the deadline one
