@@ -23,7 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -166,8 +166,6 @@ def airflow(tmp_path):
 
 def test_the_scheduler_runs_yesterday_after_it_ended_and_waits_for_its_folder(airflow, tmp_path):
     started = time.monotonic()
-    today = datetime.now(ZoneInfo(TZ)).date()
-    D = today - timedelta(days=1)
 
     def scheduled_run():
         rows = airflow.query("select run_id, run_type, data_interval_start, data_interval_end, "
@@ -178,6 +176,8 @@ def test_the_scheduler_runs_yesterday_after_it_ended_and_waits_for_its_folder(ai
     t_created = time.monotonic() - started
     start, end, queued_at, created_at = map(_utc, (start, end, queued_at, created_at))
     tz = ZoneInfo(TZ)
+    today = created_at.astimezone(tz).date()  # the provider's day when the run was created
+    D = today - timedelta(days=1)
     assert run_type == "scheduled" and len(airflow.query("select 1 from dag_run")) == 1
     # the interval is the whole of yesterday in the provider's zone, and the run came after it
     assert (start.astimezone(tz), end.astimezone(tz)) == (
