@@ -1,7 +1,12 @@
 """
 ### cme_daily_reporting
 
-One run per extract date (the logical date `ds`): read `landing/<ds>/`, load it
+One run per extract date D, started after D ended: the schedule is daily data
+intervals [D 00:00, D+1 00:00) in the provider's time zone, and the run for D is
+the one whose interval starts on D. Its first task waits (rescheduling itself,
+no worker slot held) until `landing/<D>/` is ready (cme.landing: the folder,
+plus the completion marker the settings name) or the day's deadline passes,
+then fails naming the folder and what is missing. Then: read `landing/<D>/`, load it
 into the warehouse's `raw` schema (bad rows quarantined with file, line,
 column and reason), build the dbt project once (staging -> intermediate ->
 marts, with every data test and unit test), then for each reporting body run
@@ -15,6 +20,11 @@ body's gate result).
 
 Paths come from the run's conf (`landing`, `out`, `settings`), else from the
 `CME_LANDING_DIR`, `CME_OUTPUT_DIR` and `CME_SETTINGS` environment variables.
+The schedule's time zone is read when the file is parsed, so it comes from
+`CME_SCHEDULE_TIMEZONE` (default America/Chicago, the settings' default), not
+from the settings file; a scheduled run stops if it differs from the setting
+`timezone`. `CME_LANDING_POKE_SECONDS` sets how often the wait looks (300 s).
+A run with param `wait_for_landing` false (`cme run`) looks once and fails at once.
 
 DuckDB allows one writer per file, so the DAG runs one task at a time
 (`max_active_tasks=1`, `max_active_runs=1`) and dbt builds in one process.
@@ -25,11 +35,18 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import (Asset, BaseSensorOperator, CronDataIntervalTimetable, Param, dag,
+                         get_current_context, task)
 
 # First retry delay (then exponential): 30 s, or CME_RETRY_DELAY_SECONDS (the tests use 1 s,
 # so a failure they provoke does not wait out a minute and a half of retries).
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("CME_RETRY_DELAY_SECONDS", "30")))
+
+# The run for extract date D covers [D 00:00, D+1 00:00) in the provider's time zone and
+# starts when that interval ends. Parse-time values come from the environment only
+# (docs/decisions.md, "Scheduling"): the file is parsed often and reads no settings.
+SCHEDULE_TIMEZONE = os.environ.get("CME_SCHEDULE_TIMEZONE") or "America/Chicago"
+LANDING_POKE = timedelta(seconds=float(os.environ.get("CME_LANDING_POKE_SECONDS", "300")))
 
 # Downstream DAGs (exports, dashboards) can be scheduled on the marts being refreshed.
 MARTS = Asset("cme://warehouse/marts")
@@ -41,8 +58,42 @@ def _ctx():
 
     context = get_current_context()
     params = dict(context["params"])
-    run_date = params.get("run_date") or context["ds"]
-    return RunContext.from_conf(run_date, params)
+    return RunContext.from_conf(_run_date(context, params), params)
+
+
+def _run_date(context, params: dict) -> str:
+    """The param `run_date`, else the start of the run's data interval in the schedule's
+    time zone (for a zone east of UTC, `ds`, taken in UTC, would be the day before)."""
+    if params.get("run_date"):
+        return params["run_date"]
+    start = context.get("data_interval_start")
+    if start is None:
+        return context["ds"]
+    import pendulum
+
+    return pendulum.instance(start).in_timezone(SCHEDULE_TIMEZONE).date().isoformat()
+
+
+class LandingReady(BaseSensorOperator):
+    """Wait until landing/<date>/ is ready (cme.landing), rescheduling itself between looks
+    (no worker slot held). Past the day's deadline, or at once when the run's param
+    `wait_for_landing` is false (`cme run`), fail naming the folder and what is missing;
+    not retried. (A plain subclass: the standard provider's @task.sensor module prints a
+    deprecation warning at every parse.)"""
+
+    def poke(self, context) -> bool:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from cme.landing import LandingNotReady, poke
+
+        run_type = str(getattr(context["dag_run"], "run_type", "")).lower()
+        try:
+            state = poke(_ctx(), wait=bool(context["params"].get("wait_for_landing", True)),
+                         schedule_timezone=SCHEDULE_TIMEZONE if run_type.endswith("scheduled") else None)
+        except LandingNotReady as exc:
+            raise AirflowFailException(str(exc)) from None
+        self.log.info("%s", state.reason)
+        return state.ready
 
 
 def _deadline_alert(context) -> None:
@@ -52,14 +103,14 @@ def _deadline_alert(context) -> None:
     from cme.pipeline import RunContext, alert_on_closed_windows
 
     params = dict(context["params"])
-    ctx = RunContext.from_conf(params.get("run_date") or context["ds"], params)
+    ctx = RunContext.from_conf(_run_date(context, params), params)
     report = ctx.out / "reports" / f"run_summary_{ctx.run_date.isoformat()}.json"
     alert_on_closed_windows(ctx, json.loads(report.read_text()))
 
 
 @dag(
     dag_id="cme_daily_reporting",
-    schedule="@daily",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone=SCHEDULE_TIMEZONE),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -77,12 +128,18 @@ def _deadline_alert(context) -> None:
         "full_refresh": Param(False, type="boolean",
                               description="Rebuild every table except the history (exceptions, "
                                           "decided_on), which is kept; does not re-decide"),
+        "wait_for_landing": Param(True, type="boolean",
+                                  description="Wait for landing/<date>/ until the day's deadline; "
+                                              "false: look once and fail if it is not ready"),
         "recompute": Param(False, type="boolean",
                            description="Re-decide every completion under the current settings and "
                                        "seeds (required after a change the decisions read)"),
     },
 )
 def cme_daily_reporting():
+    landing_ready = LandingReady(task_id="landing_ready", mode="reschedule",
+                                 poke_interval=LANDING_POKE, timeout=timedelta(days=8), retries=0)
+
     @task(retries=0)
     def check_settings() -> dict:
         """An invalid setting stops the run here, naming the setting. Not retried."""
@@ -152,7 +209,7 @@ def cme_daily_reporting():
     bodies = list_bodies()
     gates = gate.expand(body=bodies)
     exports = export.expand(body=bodies)
-    check_settings() >> ingest() >> dbt_build() >> bodies
+    landing_ready >> check_settings() >> ingest() >> dbt_build() >> bodies
     gates >> exports >> refresh_ledger_marts() >> run_summary() >> check_exports()
 
 

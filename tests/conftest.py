@@ -74,7 +74,8 @@ def db(pipeline_run):
 # longest units start first. (xdist's own --dist loadgroup marks groups by rewriting
 # node ids, which pytest 9 no longer allows, so the grouping is a scheduler here.)
 TESTS = Path(__file__).resolve().parent
-LONGEST_FIRST = ("tests/test_twenty_days.py",)  # then the shared run, then file order
+# then the shared run, then file order (the real scheduler's run takes about 2.5 minutes)
+LONGEST_FIRST = ("tests/test_twenty_days.py", "tests/test_scheduler.py")
 
 
 def _shares_pipeline_run() -> set[str]:

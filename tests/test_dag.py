@@ -26,7 +26,7 @@ def test_dagbag_imports_without_errors(dagbag):
 def test_daily_dag_runs_one_task_at_a_time_in_stage_order(dagbag):
     dag = dagbag.dags["cme_daily_reporting"]
     assert dag.max_active_tasks == 1 and dag.max_active_runs == 1  # one DuckDB writer
-    order = ["check_settings", "ingest", "dbt_build", "list_bodies", "gate", "export",
+    order = ["landing_ready", "check_settings", "ingest", "dbt_build", "list_bodies", "gate", "export",
              "refresh_ledger_marts", "run_summary"]
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
@@ -39,6 +39,34 @@ def test_daily_dag_runs_one_task_at_a_time_in_stage_order(dagbag):
     assert dag.get_task("check_settings").retries == 0  # a bad setting is not retried
     assert dag.get_task("ingest").retries == 2
     assert {"cme", "compliance"} <= set(dag.tags)
+
+
+def test_a_run_starts_after_its_day_and_waits_for_the_landing_folder(dagbag):
+    """Issue 10: '@daily' gave a run the date it started on, so it read an empty folder.
+    The run for D covers [D, D+1) in the provider's time zone and waits for landing/<D>/."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from airflow.sdk import CronDataIntervalTimetable
+
+    dag = dagbag.dags["cme_daily_reporting"]
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.timetable.expression == "0 0 * * *"
+    assert str(dag.timetable.timezone) == (os.environ.get("CME_SCHEDULE_TIMEZONE") or "America/Chicago")
+    assert dag.catchup is False
+    sensor = dag.get_task("landing_ready")
+    assert sensor.mode == "reschedule" and sensor.retries == 0  # no worker slot held while waiting
+    assert dag.params["wait_for_landing"] is True  # cme run passes false: look once
+    assert not dag.get_task("landing_ready").upstream_task_ids  # first task of the run
+    # what the scheduler does: the run after 26 Nov 00:00 Chicago is the one for 25 Nov
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    tt = DagSerialization.from_dict(DagSerialization.to_dict(dag)).timetable
+    chicago = ZoneInfo("America/Chicago")
+    if str(dag.timetable.timezone) == "America/Chicago":
+        interval = tt.infer_manual_data_interval(run_after=datetime(2026, 11, 26, 13, 3, tzinfo=chicago))
+        assert interval.start == datetime(2026, 11, 25, tzinfo=chicago)
+        assert interval.end == datetime(2026, 11, 26, tzinfo=chicago)
 
 
 def test_parsing_the_dag_file_loads_neither_the_package_nor_duckdb():

@@ -53,7 +53,8 @@ def run_days(days: list[date], landing: Path, out: Path, settings: Path | None, 
 
     conf = {"landing": str(Path(landing).resolve()), "out": str(Path(out).resolve()),
             "settings": str(Path(settings).resolve()) if settings else None,
-            "full_refresh": full_refresh, "recompute": recompute}
+            "full_refresh": full_refresh, "recompute": recompute,
+            "wait_for_landing": False}  # the DAG's sensor looks once: cme run never waits
     cmd = [sys.executable, "-m", "cme.airflow_days", json.dumps(conf), *(d.isoformat() for d in days)]
     done: set[str] = set()
     with open(log_file, "ab") as log:

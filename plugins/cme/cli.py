@@ -89,10 +89,19 @@ def run(
 
     dates = _dates(day, start, end)
     try:
-        load_settings(settings)
+        provider = load_settings(settings)
     except SettingsError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
+    # --- landing readiness (issue 10): cme run processes folders that already landed and
+    # never waits; a date whose folder is missing or incomplete stops it here, in one line.
+    from cme.landing import missing_folders
+
+    not_ready = missing_folders(landing, dates, provider)
+    if not_ready:
+        console.print(not_ready, style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    # --- end landing readiness
     # the DAG's first task would stop on it too; say it here rather than in the Airflow log
     stale = rules_changed(RunContext(dates[0], landing.resolve(), out.resolve(),
                                      settings.resolve() if settings else None, recompute))

@@ -32,7 +32,13 @@ landing/
   case-insensitively after trimming. Columns not listed here are kept in the raw
   tables and ignored downstream.
 - A file missing from a date folder means "no rows of that kind that day"; an
-  empty folder is a valid day.
+  empty folder is a valid day. A missing folder is a day not landed yet: the
+  scheduled run waits for it until the deadline (setting
+  `landing_ready_marker` and `landing_deadline_hours`, see
+  `docs/decisions.md`). Write each folder in one move (copy it under another
+  name, then rename it to `YYYY-MM-DD`), or set `landing_ready_marker` and
+  write `_SUCCESS`, or `_manifest.json` (`{"files": [{"name": ...,
+  "sha256": ...}]}`), last.
 - Types:
   - `text`: any text, trimmed; blank is empty.
   - `date`: `YYYY-MM-DD`.

@@ -50,6 +50,13 @@ class ProviderSettings(BaseModel):
     # records due within this many days and not yet accepted are listed in the run summary
     deadline_alert_days: int = Field(7, ge=0, le=90)
     http_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    # When an extract date's landing folder counts as complete (cme.landing): "none" = the
+    # folder exists; "_SUCCESS" = it holds that file; "_manifest.json" = every file the
+    # manifest lists is there with its SHA-256.
+    landing_ready_marker: Literal["none", "_SUCCESS", "_manifest.json"] = "none"
+    # The scheduled run waits for the folder until this many hours after the extract date
+    # ended (midnight in `timezone`), then fails naming what is missing.
+    landing_deadline_hours: float = Field(12.0, ge=0, le=168)
     transport: dict[str, Literal["file", "http"]] = Field(
         default_factory=lambda: {body: "file" for body in BODIES}
     )
