@@ -297,7 +297,9 @@ def test_the_dag_ends_on_the_export_check_so_a_failed_export_fails_the_run(tmp_p
     leaves = [t.task_id for t in dag.tasks if not t.downstream_task_ids]
     assert leaves == ["check_exports"]
     assert "run_summary" in dag.get_task("check_exports").upstream_task_ids
-    assert dag.get_task("check_exports").trigger_rule == "all_success"
+    # it runs whatever came before (all_done) and fails the run itself when an earlier step
+    # failed, since the tasks between may have skipped (tests/test_run_failures.py)
+    assert dag.get_task("check_exports").trigger_rule == "all_done"
 
 
 @pytest.mark.e2e

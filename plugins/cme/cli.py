@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cme.dashboard import DEFAULT_PORT
 
@@ -199,13 +200,36 @@ def run(
         console.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(1)
     except DagRunFailed as exc:
-        report = out / "reports" / f"run_summary_{current.isoformat()}.json"
-        if report.exists() and report.stat().st_mtime >= started:
-            typer.echo(format_summary(json.loads(report.read_text())))
-        for body, why in _failed_exports(out, current).items():
-            console.print(f"[red]task export[{body}] failed: {why}[/red]")
-        console.print(f"[red]{exc}[/red]")
+        _report_failure(out, current, started)
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(1)
+
+
+def _report_failure(out: Path, day: date, started: float) -> None:
+    """After a failed DAG run of `day`: its summary if this run wrote one, then each task that
+    failed for good, with its error class and a value-free message (no learner values)."""
+    from cme.alerts import describe, failed_since
+    from cme.summary import format_summary
+
+    report = out / "reports" / f"run_summary_{day.isoformat()}.json"
+    if report.exists() and report.stat().st_mtime >= started:
+        typer.echo(format_summary(json.loads(report.read_text())))
+    # an outcome older than this run is an earlier run's (a run that stopped before its
+    # check_settings forgot them)
+    from cme.pipeline import export_status_path
+
+    exports = {body: why for body, why in _failed_exports(out, day).items()
+               if export_status_path(out, body, day).stat().st_mtime >= started}
+    for body, why in exports.items():
+        console.print(f"[red]task export[{body}] failed: {escape(why)}[/red]", soft_wrap=True)
+    # every other task that failed for good in this run, from its alert (cme.alerts);
+    # check_exports only repeats the export lines above
+    for alert in failed_since(out, day, started):
+        if alert["task_id"] == "export" and alert.get("body") in exports:
+            continue
+        if alert["task_id"] == "check_exports" and exports:
+            continue
+        console.print(f"[red]{escape(describe(alert))}[/red]", soft_wrap=True)
 
 
 def _failed_exports(out: Path, day: date) -> dict[str, str]:
