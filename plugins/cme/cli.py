@@ -175,8 +175,10 @@ def run(
     env = airflow_env(out)
     log_file = private_dir(out / "logs") / "airflow_runs.log"
     # SIGTERM ends the run like Ctrl-C: the Airflow child is stopped, not left running
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-    signal.signal(signal.SIGHUP, _raise_interrupted)
+    # (a signal ignored on purpose, as `nohup` ignores SIGHUP, stays ignored)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _raise_interrupted)
     started = time.time()
     current = dates[0]
     try:
