@@ -57,16 +57,21 @@ def _folder(path: Path, option: str = "--out", must_exist: bool = False) -> Path
     return path
 
 
-def _lock(out: Path, command: str, shared: bool = False) -> int:
-    """Take the output folder's lock for this process (cme.runlock), or say who holds it
-    and exit 3. Held until the process ends."""
+def _lock(ctx: typer.Context, out: Path, command: str, shared: bool = False) -> int:
+    """Take the output folder's lock (cme.runlock) until the command ends, or say who holds
+    it and exit 3. (Released when the command returns, so commands invoked one after the
+    other in one process, as the tests do, do not lock each other out.)"""
+    import os
+
     from cme.runlock import FolderBusy, acquire
 
     try:
-        return acquire(out, command, shared=shared)
+        fd = acquire(out, command, shared=shared)
     except FolderBusy as exc:
         console.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(EXIT_BUSY)
+    ctx.call_on_close(lambda: os.close(fd))
+    return fd
 
 
 class Interrupted(Exception):
@@ -120,6 +125,7 @@ def generate(
 
 @app.command()
 def run(
+    ctx: typer.Context,
     landing: Path = typer.Option(..., "--landing", exists=True, file_okay=False,
                                  help="Landing directory with one folder per extract date."),
     out: Path = typer.Option(..., "--out", help="Output directory: OUT/warehouse.duckdb, OUT/reports/."),
@@ -164,7 +170,7 @@ def run(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
     # one command at a time on OUT, from here to the end of the Airflow child (cme.runlock)
-    lock = _lock(out, "cme run")
+    lock = _lock(ctx, out, "cme run")
     # the DAG's first task would stop on it too; say it here rather than in the Airflow log
     stale = rules_changed(RunContext(dates[0], landing.resolve(), out.resolve(),
                                      settings.resolve() if settings else None, recompute))
@@ -244,6 +250,7 @@ def _failed_exports(out: Path, day: date) -> dict[str, str]:
 
 @app.command()
 def transcript(
+    ctx: typer.Context,
     who: list[str] = typer.Argument(None, help="Person ids (P-...) or learner account ids; omit with --all."),
     out: Path = typer.Option(..., "--out", help="Output directory of the runs (holds warehouse.duckdb)."),
     start: str = typer.Option("1900-01-01", "--from", help="First completion date to include."),
@@ -262,7 +269,7 @@ def transcript(
     if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
         raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
                                  param_hint="'--out'")
-    _lock(out, "cme transcript", shared=True)  # not while a run or an import writes
+    _lock(ctx, out, "cme transcript", shared=True)  # not while a run or an import writes
     try:
         files = write_transcripts(out / "warehouse.duckdb", out, None if everyone else who,
                                   first, last, load_settings(settings).provider_name)
@@ -314,6 +321,7 @@ app.add_typer(receipts, name="receipts")
 
 @batches.command("discard")
 def batches_discard(
+    ctx: typer.Context,
     batch_id: str = typer.Argument(..., help="The batch id (as in its manifest, e.g. CE_BROKER-20261116-001)."),
     out: Path = typer.Option(..., "--out", exists=True, file_okay=False,
                              help="Output directory of the runs (holds warehouse.duckdb)."),
@@ -323,7 +331,7 @@ def batches_discard(
     them. Refused for a batch with any record sent over HTTP or answered by the body."""
     from cme.receipts import DiscardRefused, discard_batch
 
-    _lock(out, "cme batches discard")
+    _lock(ctx, out, "cme batches discard")
     try:
         n = discard_batch(out / "warehouse.duckdb", out, batch_id, date.today())
     except DiscardRefused as exc:
@@ -335,6 +343,7 @@ def batches_discard(
 
 @receipts.command("import")
 def receipts_import(
+    ctx: typer.Context,
     files: list[Path] = typer.Argument(..., exists=True, dir_okay=False,
                                        help="The body's result files for uploaded submissions."),
     body: str = typer.Option(..., "--body", help="ACCME_PARS, JA_PARS, CE_BROKER or CPE_MONITOR."),
@@ -351,7 +360,7 @@ def receipts_import(
     if spec is None:
         console.print(f"[red]unknown body {body}; one of {', '.join(sorted(all_bodies()))}[/red]")
         raise typer.Exit(2)
-    _lock(out, "cme receipts import")
+    _lock(ctx, out, "cme receipts import")
     try:
         result = import_receipts(out / "warehouse.duckdb", spec, files, date.today())
     except ReceiptError as exc:
