@@ -68,7 +68,7 @@ def _lock(ctx: typer.Context, out: Path, command: str, shared: bool = False) -> 
     try:
         fd = acquire(out, command, shared=shared)
     except FolderBusy as exc:
-        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(EXIT_BUSY)
     ctx.call_on_close(lambda: os.close(fd))
     return fd
@@ -205,7 +205,7 @@ def run(
                       f"did not finish (run that date again)[/red]", soft_wrap=True)
         raise typer.Exit(128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT))
     except MetadataDbFailed as exc:
-        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(1)
     except DagRunFailed as exc:
         _report_failure(out, current, started)
