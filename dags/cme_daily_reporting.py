@@ -18,6 +18,13 @@ Gates and exports are mapped per body: one body's failure does not stop the
 others (exports run when all gates are done, and each reads only its own
 body's gate result).
 
+A failure before the exports (landing_ready, check_settings, ingest, dbt_build,
+list_bodies) stops the run there: refresh_ledger_marts and
+run_summary skip, and check_exports fails the run. Every task that fails for good
+writes an alert (OUT/alerts/task_failed_<date>_<task>[_<body>].json, an ERROR log
+line, CME_ALERT_WEBHOOK when set) naming the task and its error class, never a
+learner value.
+
 Paths come from the run's conf (`landing`, `out`, `settings`), else from the
 `CME_LANDING_DIR`, `CME_OUTPUT_DIR` and `CME_SETTINGS` environment variables.
 The schedule's time zone is read when the file is parsed, so it comes from
@@ -96,6 +103,77 @@ class LandingReady(BaseSensorOperator):
         return state.ready
 
 
+# The steps that prepare what the exports read. When one of them did not succeed (it
+# failed, or was skipped), the tasks after the exports have nothing to work on and skip;
+# when only gates or exports failed they still run (the summary says FAILED for the body).
+PREPARATION = ("landing_ready", "check_settings", "ingest", "dbt_build", "list_bodies")
+FAILED = ("failed", "upstream_failed")
+
+
+def _states(task_ids) -> dict[str, str]:
+    """This run's state of each named task the DAG has (unmapped tasks; 'none' if not run)."""
+    context = get_current_context()
+    ti = context["ti"]
+    present = [t for t in task_ids if t in context["dag"].task_ids]
+    found = ti.get_task_states(dag_id=ti.dag_id, task_ids=present, run_ids=[ti.run_id]).get(ti.run_id, {})
+    return {t: str(found.get(t) or "none") for t in present}
+
+
+def _skip_unless_prepared() -> None:
+    """Skip this task (AirflowSkipException) unless every preparation step succeeded in this
+    run, so a failure before the exports is not followed by unrelated errors and retries."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    unfinished = {t: s for t, s in _states(PREPARATION).items() if s != "success"}
+    if unfinished:
+        raise AirflowSkipException(
+            "skipped: " + ", ".join(f"{t} ({s})" for t, s in unfinished.items())
+            + " did not succeed, so there is nothing to refresh or summarise")
+
+
+def _end_as_the_run_went(stage: str) -> None:
+    """In the last task: end the run failed when a step before it failed, although the
+    tasks in between skipped (a DAG run's state follows its last task). Before the exports
+    check (`stage="before"`): a preparation step that failed fails this task with RunStopped
+    (no alert of its own: the failed step raised it); one that was skipped (a sensor's soft
+    fail) skips it. After (`stage="after"`): refresh_ledger_marts or run_summary failed."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from cme.alerts import RunStopped
+
+    steps = PREPARATION if stage == "before" else ("refresh_ledger_marts", "run_summary")
+    states = _states(steps)
+    failed = [f"{t} ({s})" for t, s in states.items() if s in FAILED]
+    if failed:
+        raise RunStopped("the run stopped: " + ", ".join(failed))
+    skipped = [t for t, s in states.items() if s != "success"]
+    if skipped:
+        raise AirflowSkipException("skipped: " + ", ".join(skipped) + " did not run")
+
+
+def _task_failed_alert(context) -> None:
+    """Callback (every task, on its final failure): the alert file under OUT/alerts/, an
+    ERROR log line and the webhook, naming the task, its body and the error class."""
+    import logging
+
+    ti = context["ti"]
+    if type(context.get("exception")).__name__ == "RunStopped":
+        return  # the last task repeating an earlier failure, which alerted already
+    try:
+        from cme.alerts import task_failed
+        from cme.pipeline import RunContext
+
+        params = dict(context["params"])
+        ctx = RunContext.from_conf(params.get("run_date") or context["ds"], params)
+        task_failed(ctx.out, ctx.run_date, ti.task_id, context.get("exception"),
+                    map_index=getattr(ti, "map_index", None),
+                    body=context.get("body_name") or getattr(ti, "rendered_map_index", None),
+                    run_id=ti.run_id, try_number=getattr(ti, "try_number", None))
+    except Exception as exc:  # noqa: BLE001 - an alert that cannot be written must say so, not mask
+        logging.getLogger(__name__).error("TASK FAILED %s; the alert could not be written: %s",
+                                          ti.task_id, type(exc).__name__)
+
+
 def _deadline_alert(context) -> None:
     """Callback: alert when anything passed its reporting window unsent this run."""
     import json
@@ -118,7 +196,8 @@ def _deadline_alert(context) -> None:
     tags=["cme", "compliance", "duckdb", "dbt"],
     doc_md=__doc__,
     default_args={"retries": 2, "retry_delay": RETRY_DELAY,
-                  "retry_exponential_backoff": True, "owner": "data-team"},
+                  "retry_exponential_backoff": True, "owner": "data-team",
+                  "on_failure_callback": _task_failed_alert},
     params={
         "landing": Param(None, type=["null", "string"], description="Landing directory"),
         "out": Param(None, type=["null", "string"], description="Output directory"),
@@ -186,8 +265,10 @@ def cme_daily_reporting():
 
     @task(trigger_rule="all_done", retries=1)
     def refresh_ledger_marts() -> dict:
+        """After the exports, whatever their outcome; skipped when a preparation step failed."""
         from cme.pipeline import refresh_after_export
 
+        _skip_unless_prepared()
         return refresh_after_export(_ctx())
 
     @task(trigger_rule="all_done", on_success_callback=_deadline_alert)
@@ -195,16 +276,21 @@ def cme_daily_reporting():
         from cme.pipeline import summarize
         from cme.summary import format_summary
 
+        _skip_unless_prepared()
         summary = summarize(_ctx())
         print(format_summary(summary))
         return summary
 
-    @task(retries=0)
+    @task(trigger_rule="all_done", retries=0)
     def check_exports() -> dict:
-        """Fail the run when a body's export or delivery failed (after the summary says so)."""
+        """Fail the run when a body's export or delivery failed (after the summary says so),
+        or when any step before failed (the tasks between skipped or ran anyway)."""
         from cme.pipeline import check_exports as run
 
-        return run(_ctx())
+        _end_as_the_run_went("before")
+        result = run(_ctx())
+        _end_as_the_run_went("after")
+        return result
 
     bodies = list_bodies()
     gates = gate.expand(body=bodies)

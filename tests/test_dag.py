@@ -37,6 +37,10 @@ def test_daily_dag_runs_one_task_at_a_time_in_stage_order(dagbag):
     # the deadline alert fires from the summary task once it knows what passed its window
     assert dag.get_task("run_summary").on_success_callback
     assert dag.get_task("check_settings").retries == 0  # a bad setting is not retried
+    # every task alerts when it fails for good (cme.alerts); the last one ends the run failed
+    # when a step before it failed (tests/test_run_failures.py)
+    assert all(t.on_failure_callback for t in dag.tasks)
+    assert dag.get_task("check_exports").trigger_rule == "all_done"
     assert dag.get_task("ingest").retries == 2
     assert {"cme", "compliance"} <= set(dag.tags)
 

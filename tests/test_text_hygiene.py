@@ -297,7 +297,9 @@ def test_the_dag_ends_on_the_export_check_so_a_failed_export_fails_the_run(tmp_p
     leaves = [t.task_id for t in dag.tasks if not t.downstream_task_ids]
     assert leaves == ["check_exports"]
     assert "run_summary" in dag.get_task("check_exports").upstream_task_ids
-    assert dag.get_task("check_exports").trigger_rule == "all_success"
+    # it runs whatever came before (all_done) and fails the run itself when an earlier step
+    # failed, since the tasks between may have skipped (tests/test_run_failures.py)
+    assert dag.get_task("check_exports").trigger_rule == "all_done"
 
 
 @pytest.mark.e2e
@@ -317,5 +319,11 @@ def test_cme_run_exits_non_zero_names_the_failed_body_and_logs_no_learner_value(
     assert "FAILED: export:" in pars and "(ok)" in proc.stdout.split("  CE_BROKER:")[1].splitlines()[0]
     log = (out / "logs" / "airflow_runs.log").read_text(errors="replace")
     assert "check_exports" in log
+    # the failed export alerted (file, log line) naming its body; the run's end did too
+    alert = json.loads((out / "alerts" / f"task_failed_{D.isoformat()}_export_ACCME_PARS.json").read_text())
+    assert alert["task_id"] == "export" and alert["error_class"] == "ExportFailed"
+    assert "TASK FAILED export[ACCME_PARS]" in log
+    assert (out / "alerts" / f"task_failed_{D.isoformat()}_check_exports.json").exists()
+    assert "refresh_ledger_marts" not in proc.stderr  # it ran: only exports failed
     for text in (proc.stdout, proc.stderr, log):
         assert SURNAME not in text

@@ -40,15 +40,58 @@ def airflow_env(out: Path) -> dict[str, str]:
     return env
 
 
-def ensure_metadata_db(env: dict[str, str]) -> None:
-    subprocess.run([executable("airflow"), "db", "migrate"], env=env, check=True, capture_output=True)
+class MetadataDbFailed(RuntimeError):
+    pass
+
+
+def ensure_metadata_db(env: dict[str, str], log_file: Path | None = None) -> None:
+    """`airflow db migrate`; on failure raise MetadataDbFailed (its output goes to `log_file`)."""
+    proc = subprocess.run([executable("airflow"), "db", "migrate"], env=env, capture_output=True)
+    if proc.returncode != 0:
+        where = "its output is in the terminal above"
+        if log_file is not None:
+            with open(log_file, "ab") as log:
+                log.write(b"airflow db migrate failed:\n" + proc.stdout + proc.stderr)
+            os.chmod(log_file, 0o600)
+            where = f"see {log_file}"
+        raise MetadataDbFailed(f"preparing Airflow's metadata database failed "
+                               f"(exit {proc.returncode}); {where}")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when `cme run` dies, even by SIGKILL (Linux)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_child(proc: subprocess.Popen, grace_seconds: float = 20) -> None:
+    """Terminate a running child (SIGTERM, then SIGKILL after `grace_seconds`) and reap it."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def run_days(days: list[date], landing: Path, out: Path, settings: Path | None, env: dict[str, str],
-             log_file: Path, full_refresh: bool = False, recompute: bool = False) -> Iterator[date]:
+             log_file: Path, full_refresh: bool = False, recompute: bool = False,
+             keep_fds: tuple[int, ...] = ()) -> Iterator[date]:
     """Run the DAG for each date in order in one Airflow process; yield each date once its
     run succeeded. Raise DagRunFailed naming the first date whose run failed (its log and
-    the dates after it are in `log_file`). Airflow's output goes to `log_file` only."""
+    the dates after it are in `log_file`). Airflow's output goes to `log_file` only.
+
+    The child never outlives this generator: when it is closed or an exception (a signal
+    turned into one by `cme run`) leaves it, the child is terminated; when this process is
+    killed outright, the kernel sends the child SIGTERM. `keep_fds` (the output folder's
+    lock) are inherited by the child, so the folder stays locked while it runs."""
     from cme.airflow_days import RESULT_MARK
 
     conf = {"landing": str(Path(landing).resolve()), "out": str(Path(out).resolve()),
@@ -59,20 +102,24 @@ def run_days(days: list[date], landing: Path, out: Path, settings: Path | None, 
     done: set[str] = set()
     with open(log_file, "ab") as log:
         os.chmod(log_file, 0o600)
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                pass_fds=keep_fds, preexec_fn=_die_with_parent)
         assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            text = line.decode(errors="replace")
-            if text.startswith(RESULT_MARK):
-                result = json.loads(text[len(RESULT_MARK):])
-                log.flush()
-                if result["state"] != "success":
-                    proc.wait()
-                    raise DagRunFailed(f"DAG run for {result['date']} failed; see {log_file}")
-                done.add(result["date"])
-                yield date.fromisoformat(result["date"])
-        proc.wait()
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                text = line.decode(errors="replace")
+                if text.startswith(RESULT_MARK):
+                    result = json.loads(text[len(RESULT_MARK):])
+                    log.flush()
+                    if result["state"] != "success":
+                        proc.wait()
+                        raise DagRunFailed(f"DAG run for {result['date']} failed; see {log_file}")
+                    done.add(result["date"])
+                    yield date.fromisoformat(result["date"])
+            proc.wait()
+        finally:
+            stop_child(proc)
     missing = [d for d in days if d.isoformat() not in done]
     if proc.returncode != 0 or missing:
         first = missing[0] if missing else days[-1]

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cme.dashboard import DEFAULT_PORT
 
@@ -17,16 +18,84 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 console = Console(stderr=True)
 
 
+# Exit codes (README, "Exit codes"): 0 done; 1 a run or command failed while working;
+# 2 refused before starting (a bad argument, setting or path); 3 the output folder is in
+# use by another cme command; 130 / 143 stopped by SIGINT / SIGTERM.
+EXIT_BUSY = 3
+
+
+def _day(value: str, option: str) -> date:
+    """An argument date (YYYY-MM-DD), or a one-line usage error (exit 2) naming the option."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a YYYY-MM-DD date",
+                                 param_hint=f"'{option}'") from None
+
+
+def _range(start: str, end: str, start_option: str = "--from", end_option: str = "--to") -> tuple[date, date]:
+    first, last = _day(start, start_option), _day(end, end_option)
+    if last < first:
+        raise typer.BadParameter(f"{end_option} {last} is before {start_option} {first}",
+                                 param_hint=f"'{end_option}'")
+    return first, last
+
+
+def _folder(path: Path, option: str = "--out", must_exist: bool = False) -> Path:
+    """A folder argument: refused (usage error, exit 2) when it is a file, when a parent on
+    its way is a file, or (must_exist) when it does not exist."""
+    if path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{path} is a file, not a folder", param_hint=f"'{option}'")
+    if must_exist and not path.exists():
+        raise typer.BadParameter(f"folder {path} does not exist", param_hint=f"'{option}'")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise typer.BadParameter(f"{path} cannot be created: {parent} is a file",
+                                 param_hint=f"'{option}'")
+    return path
+
+
+def _lock(ctx: typer.Context, out: Path, command: str, shared: bool = False) -> int:
+    """Take the output folder's lock (cme.runlock) until the command ends, or say who holds
+    it and exit 3. (Released when the command returns, so commands invoked one after the
+    other in one process, as the tests do, do not lock each other out.)"""
+    import os
+
+    from cme.runlock import FolderBusy, acquire
+
+    try:
+        fd = acquire(out, command, shared=shared)
+    except FolderBusy as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(EXIT_BUSY)
+    ctx.call_on_close(lambda: os.close(fd))
+    return fd
+
+
+class Interrupted(Exception):
+    """SIGTERM (or SIGHUP) received: raised in the main thread so cleanup runs."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Interrupted(signum)
+
+
 def _dates(day: Optional[str], start: Optional[str], end: Optional[str]) -> list[date]:
     if day and (start or end):
         raise typer.BadParameter("give either --date or --from/--to, not both")
     if day:
-        return [date.fromisoformat(day)]
+        return [_day(day, "--date")]
     if not (start and end):
         raise typer.BadParameter("give --date, or both --from and --to")
-    first, last = date.fromisoformat(start), date.fromisoformat(end)
-    if last < first:
-        raise typer.BadParameter("--to is before --from")
+    first, last = _range(start, end)
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
@@ -47,14 +116,16 @@ def generate(
     """
     from cme.synthetic import generate as run
 
-    folders = run(out, days=days, learners=learners, seed=seed, defect_rate=defect_rate,
-                  start=date.fromisoformat(start))
+    first = _day(start, "--start")
+    folders = run(_folder(out), days=days, learners=learners, seed=seed, defect_rate=defect_rate,
+                  start=first)
     console.print(f"wrote {len(folders)} day folders to {out}: "
                   f"{folders[0].name} .. {folders[-1].name}")
 
 
 @app.command()
 def run(
+    ctx: typer.Context,
     landing: Path = typer.Option(..., "--landing", exists=True, file_okay=False,
                                  help="Landing directory with one folder per extract date."),
     out: Path = typer.Option(..., "--out", help="Output directory: OUT/warehouse.duckdb, OUT/reports/."),
@@ -80,7 +151,11 @@ def run(
     marts and prints the run summary. Re-running a date changes nothing that
     was already right.
     """
-    from cme.airflow_runner import DagRunFailed, airflow_env, ensure_metadata_db, run_days
+    import signal
+    from contextlib import closing
+
+    from cme.airflow_runner import (DagRunFailed, MetadataDbFailed, airflow_env, ensure_metadata_db,
+                                    run_days)
     from cme.settings import SettingsError, load_settings
     from cme.summary import format_summary
     from cme.warehouse import private_dir
@@ -88,6 +163,7 @@ def run(
     from cme.pipeline import RunContext, rules_changed
 
     dates = _dates(day, start, end)
+    _folder(out)
     try:
         provider = load_settings(settings)
     except SettingsError as exc:
@@ -102,6 +178,8 @@ def run(
         console.print(not_ready, style="red", markup=False, soft_wrap=True)
         raise typer.Exit(1)
     # --- end landing readiness
+    # one command at a time on OUT, from here to the end of the Airflow child (cme.runlock)
+    lock = _lock(ctx, out, "cme run")
     # the DAG's first task would stop on it too; say it here rather than in the Airflow log
     stale = rules_changed(RunContext(dates[0], landing.resolve(), out.resolve(),
                                      settings.resolve() if settings else None, recompute))
@@ -110,27 +188,65 @@ def run(
         raise typer.Exit(2)
     out = private_dir(out.resolve())
     env = airflow_env(out)
-    ensure_metadata_db(env)
     log_file = private_dir(out / "logs") / "airflow_runs.log"
-    console.print(f"running cme_daily_reporting for {dates[0]}"
-                  + (f" to {dates[-1]} ..." if len(dates) > 1 else " ..."))
+    # SIGTERM ends the run like Ctrl-C: the Airflow child is stopped, not left running
+    # (a signal ignored on purpose, as `nohup` ignores SIGHUP, stays ignored)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _raise_interrupted)
     started = time.time()
     current = dates[0]
     try:
-        for finished in run_days(dates, landing, out, settings, env, log_file,
-                                 full_refresh=full_refresh, recompute=recompute):
-            report = out / "reports" / f"run_summary_{finished.isoformat()}.json"
-            typer.echo(format_summary(json.loads(report.read_text())))
-            later = [d for d in dates if d > finished]
-            current = later[0] if later else finished
-    except DagRunFailed as exc:
-        report = out / "reports" / f"run_summary_{current.isoformat()}.json"
-        if report.exists() and report.stat().st_mtime >= started:
-            typer.echo(format_summary(json.loads(report.read_text())))
-        for body, why in _failed_exports(out, current).items():
-            console.print(f"[red]task export[{body}] failed: {why}[/red]")
-        console.print(f"[red]{exc}[/red]")
+        ensure_metadata_db(env, log_file)
+        console.print(f"running cme_daily_reporting for {dates[0]}"
+                      + (f" to {dates[-1]} ..." if len(dates) > 1 else " ..."))
+        with closing(run_days(dates, landing, out, settings, env, log_file,
+                              full_refresh=full_refresh, recompute=recompute,
+                              keep_fds=(lock,))) as days_done:
+            for finished in days_done:
+                report = out / "reports" / f"run_summary_{finished.isoformat()}.json"
+                typer.echo(format_summary(json.loads(report.read_text())))
+                later = [d for d in dates if d > finished]
+                current = later[0] if later else finished
+    except (KeyboardInterrupt, Interrupted) as exc:
+        name = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"
+        console.print(f"[red]stopped by {name}: the Airflow run was ended; the run for {current} "
+                      f"did not finish (run that date again)[/red]", soft_wrap=True)
+        raise typer.Exit(128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT))
+    except MetadataDbFailed as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(1)
+    except DagRunFailed as exc:
+        _report_failure(out, current, started)
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _report_failure(out: Path, day: date, started: float) -> None:
+    """After a failed DAG run of `day`: its summary if this run wrote one, then each task that
+    failed for good, with its error class and a value-free message (no learner values)."""
+    from cme.alerts import describe, failed_since
+    from cme.summary import format_summary
+
+    report = out / "reports" / f"run_summary_{day.isoformat()}.json"
+    if report.exists() and report.stat().st_mtime >= started:
+        typer.echo(format_summary(json.loads(report.read_text())))
+    # an outcome older than this run is an earlier run's (a run that stopped before its
+    # check_settings forgot them)
+    from cme.pipeline import export_status_path
+
+    exports = {body: why for body, why in _failed_exports(out, day).items()
+               if export_status_path(out, body, day).stat().st_mtime >= started}
+    for body, why in exports.items():
+        console.print(f"[red]task export[{body}] failed: {escape(why)}[/red]", soft_wrap=True)
+    # every other task that failed for good in this run, from its alert (cme.alerts);
+    # check_exports only repeats the export lines above
+    for alert in failed_since(out, day, started):
+        if alert["task_id"] == "export" and alert.get("body") in exports:
+            continue
+        if alert["task_id"] == "check_exports" and exports:
+            continue
+        console.print(f"[red]{escape(describe(alert))}[/red]", soft_wrap=True)
 
 
 def _failed_exports(out: Path, day: date) -> dict[str, str]:
@@ -143,6 +259,7 @@ def _failed_exports(out: Path, day: date) -> dict[str, str]:
 
 @app.command()
 def transcript(
+    ctx: typer.Context,
     who: list[str] = typer.Argument(None, help="Person ids (P-...) or learner account ids; omit with --all."),
     out: Path = typer.Option(..., "--out", help="Output directory of the runs (holds warehouse.duckdb)."),
     start: str = typer.Option("1900-01-01", "--from", help="First completion date to include."),
@@ -157,10 +274,14 @@ def transcript(
 
     if bool(who) == everyone:
         raise typer.BadParameter("name people or learner accounts, or give --all")
+    first, last = _range(start, end)
+    if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
+        raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
+                                 param_hint="'--out'")
+    _lock(ctx, out, "cme transcript", shared=True)  # not while a run or an import writes
     try:
         files = write_transcripts(out / "warehouse.duckdb", out, None if everyone else who,
-                                  date.fromisoformat(start), date.fromisoformat(end),
-                                  load_settings(settings).provider_name)
+                                  first, last, load_settings(settings).provider_name)
     except LookupError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1)
@@ -172,7 +293,7 @@ def summary(out: Path = typer.Option(..., "--out"), day: str = typer.Option(...,
     """Print the run summary of a date that has run."""
     from cme.summary import format_summary
 
-    report = out / "reports" / f"run_summary_{day}.json"
+    report = out / "reports" / f"run_summary_{_day(day, '--date').isoformat()}.json"
     if not report.exists():
         console.print(f"[red]no run summary for {day} in {out}/reports[/red]")
         raise typer.Exit(1)
@@ -209,6 +330,7 @@ app.add_typer(receipts, name="receipts")
 
 @batches.command("discard")
 def batches_discard(
+    ctx: typer.Context,
     batch_id: str = typer.Argument(..., help="The batch id (as in its manifest, e.g. CE_BROKER-20261116-001)."),
     out: Path = typer.Option(..., "--out", exists=True, file_okay=False,
                              help="Output directory of the runs (holds warehouse.duckdb)."),
@@ -218,6 +340,7 @@ def batches_discard(
     them. Refused for a batch with any record sent over HTTP or answered by the body."""
     from cme.receipts import DiscardRefused, discard_batch
 
+    _lock(ctx, out, "cme batches discard")
     try:
         n = discard_batch(out / "warehouse.duckdb", out, batch_id, date.today())
     except DiscardRefused as exc:
@@ -229,6 +352,7 @@ def batches_discard(
 
 @receipts.command("import")
 def receipts_import(
+    ctx: typer.Context,
     files: list[Path] = typer.Argument(..., exists=True, dir_okay=False,
                                        help="The body's result files for uploaded submissions."),
     body: str = typer.Option(..., "--body", help="ACCME_PARS, JA_PARS, CE_BROKER or CPE_MONITOR."),
@@ -245,6 +369,7 @@ def receipts_import(
     if spec is None:
         console.print(f"[red]unknown body {body}; one of {', '.join(sorted(all_bodies()))}[/red]")
         raise typer.Exit(2)
+    _lock(ctx, out, "cme receipts import")
     try:
         result = import_receipts(out / "warehouse.duckdb", spec, files, date.today())
     except ReceiptError as exc:
