@@ -3,7 +3,7 @@
 
 One run per extract date D, started after D ended: the schedule is daily data
 intervals [D 00:00, D+1 00:00) in the provider's time zone, and the run for D is
-the one whose interval starts on D. Its first task waits (rescheduling itself,
+the one whose interval starts on D. After the settings check, a sensor waits (rescheduling itself,
 no worker slot held) until `landing/<D>/` is ready (cme.landing: the folder,
 plus the completion marker the settings name) or the day's deadline passes,
 then fails naming the folder and what is missing. Then: read `landing/<D>/`, load it
@@ -295,7 +295,8 @@ def cme_daily_reporting():
     bodies = list_bodies()
     gates = gate.expand(body=bodies)
     exports = export.expand(body=bodies)
-    landing_ready >> check_settings() >> ingest() >> dbt_build() >> bodies
+    # settings first: an invalid setting fails in seconds, not after a wait for the files
+    check_settings() >> landing_ready >> ingest() >> dbt_build() >> bodies
     gates >> exports >> refresh_ledger_marts() >> run_summary() >> check_exports()
 
 

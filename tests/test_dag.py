@@ -26,7 +26,7 @@ def test_dagbag_imports_without_errors(dagbag):
 def test_daily_dag_runs_one_task_at_a_time_in_stage_order(dagbag):
     dag = dagbag.dags["cme_daily_reporting"]
     assert dag.max_active_tasks == 1 and dag.max_active_runs == 1  # one DuckDB writer
-    order = ["landing_ready", "check_settings", "ingest", "dbt_build", "list_bodies", "gate", "export",
+    order = ["check_settings", "landing_ready", "ingest", "dbt_build", "list_bodies", "gate", "export",
              "refresh_ledger_marts", "run_summary"]
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
@@ -61,7 +61,8 @@ def test_a_run_starts_after_its_day_and_waits_for_the_landing_folder(dagbag):
     sensor = dag.get_task("landing_ready")
     assert sensor.mode == "reschedule" and sensor.retries == 0  # no worker slot held while waiting
     assert dag.params["wait_for_landing"] is True  # cme run passes false: look once
-    assert not dag.get_task("landing_ready").upstream_task_ids  # first task of the run
+    # right after the settings check: a bad setting fails at once, not after the wait
+    assert dag.get_task("landing_ready").upstream_task_ids == {"check_settings"}
     # what the scheduler does: the run after 26 Nov 00:00 Chicago is the one for 25 Nov
     from airflow.serialization.serialized_objects import DagSerialization
 

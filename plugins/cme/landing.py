@@ -15,7 +15,7 @@ marker:
 The reason is one line naming the folder and what is missing. It never quotes a
 file's contents (the extracts hold learner data), only names and hashes' status.
 
-The DAG's first task waits on `readiness` until the day's deadline; `cme run`
+The DAG's sensor (after check_settings) waits on `readiness` until the day's deadline; `cme run`
 checks it once per date before starting Airflow.
 """
 from __future__ import annotations
