@@ -121,9 +121,8 @@ def _split(extract: Extract, lines: list[str], n: int, text: str) -> Records:
     ncols = len(names)
     h0 = names[0] if names else None
     # lines needing a closer look: very long, control characters, undecodable bytes
-    special: set[int] = set()
-    if any(len(line) > MAX_VALUE_CHARS for line in lines):
-        special |= {i for i, line in enumerate(lines) if len(line) > MAX_VALUE_CHARS}
+    special: set[int] = {i for i, line in enumerate(lines) if len(line) > MAX_VALUE_CHARS} \
+        if any(len(line) > MAX_VALUE_CHARS for line in lines) else set()
     check_control = _CONTROL.search(text) is not None
     check_utf8 = "\ufffd" in text
     if check_control:
@@ -131,7 +130,66 @@ def _split(extract: Extract, lines: list[str], n: int, text: str) -> Records:
     if check_utf8:
         special |= {i for i, line in enumerate(lines) if "\ufffd" in line}
     rows, row_lines, quarantined = out.rows, out.lines, out.quarantined
+
+    def examine(record: list[str], first: int, span: int) -> bool:
+        """One record off the fast path; False when reading must resume on line first + 1."""
+        if not record or (len(record) == 1 and record[0].strip() == ""):
+            return True  # a blank line is not a row
+        out.rows_read += 1
+        if refuse_all is not None:
+            quarantined.append(quarantine_entry(first + 1, [("", refuse_all)], _raw_values(names, record)))
+            return True
+        if len(record) != ncols:
+            if span > 1:  # an open quote ran on: keep the first line alone, resume after it
+                quarantined.append(quarantine_entry(first + 1, [("", UNTERMINATED)],
+                                                    _line_values(names, lines[first])))
+                return False
+            quarantined.append(quarantine_entry(
+                first + 1, [("", f"row has {len(record)} fields, header has {ncols}")],
+                _raw_values(names, record)))
+            return True
+        long = [name for name, value in zip(names, record) if len(value) > MAX_VALUE_CHARS]
+        if long:
+            quarantined.append(quarantine_entry(first + 1, [(long[0], LONG_VALUE)], _raw_values(names, record)))
+            return True
+        if [v.strip().lower() for v in record] == names:
+            quarantined.append(quarantine_entry(first + 1, [("", HEADER_REPEATED)], _raw_values(names, record)))
+            return True
+        pre = []
+        if check_utf8 and any("\ufffd" in v for v in record):
+            pre.append(("", NOT_UTF8))
+        if check_control:
+            pre += [(name, CONTROL_CHARACTER) for name, value in zip(names, record)
+                    if _CONTROL.search(value.strip())]
+        if pre:
+            out.pre_problems[len(rows)] = pre
+        rows.append(record)
+        row_lines.append(first + 1)
+        out.rows_read -= 1  # rows are counted at the end
+        return True
+
     fast = ncols > 1 and refuse_all is None
+    if fast and pos < n:
+        # the usual file: one record per line, read by the C reader in one go
+        try:
+            records = list(csv.reader(lines[pos:], strict=False))
+        except csv.Error:
+            records = None
+        if records is not None and len(records) == n - pos:
+            odd = {i for i, r in enumerate(records) if len(r) != ncols}
+            odd |= {i for i, r in enumerate(records) if r and r[0].strip().lower() == h0}
+            odd |= {i - pos for i in special if i >= pos}
+            if odd:
+                rows += [r for i, r in enumerate(records) if i not in odd]
+                row_lines += [pos + 1 + i for i in range(len(records)) if i not in odd]
+                for i in sorted(odd):
+                    examine(records[i], pos + i, 1)
+            else:
+                rows += records
+                row_lines += range(pos + 1, n + 1)
+            out.rows_read += len(rows)
+            return out
+    # records over several lines, or a broken one: record by record, resuming after a bad one
     while pos < n:
         base = pos
         reader = csv.reader(map(lines.__getitem__, range(base, n)), strict=False)
@@ -147,52 +205,16 @@ def _split(extract: Extract, lines: list[str], n: int, text: str) -> Records:
                         and record[0].strip().lower() != h0):
                     rows.append(record)
                     row_lines.append(first + 1)
-                    continue
-                # the slow path: blank lines, broken records, a closer look
-                if not record or (len(record) == 1 and record[0].strip() == ""):
-                    continue  # a blank line is not a row
-                out.rows_read += 1
-                if refuse_all is not None:
-                    quarantined.append(quarantine_entry(first + 1, [("", refuse_all)],
-                                                        _raw_values(names, record)))
-                    continue
-                if len(record) != ncols:
-                    if span > 1:  # an open quote ran on: keep the first line, resume after it
-                        quarantined.append(quarantine_entry(first + 1, [("", UNTERMINATED)],
-                                                            _line_values(names, lines[first])))
-                        resume = first + 1
-                        break
-                    quarantined.append(quarantine_entry(
-                        first + 1, [("", f"row has {len(record)} fields, header has {ncols}")],
-                        _raw_values(names, record)))
-                    continue
-                long = [name for name, value in zip(names, record) if len(value) > MAX_VALUE_CHARS]
-                if long:
-                    quarantined.append(quarantine_entry(first + 1, [(long[0], LONG_VALUE)],
-                                                        _raw_values(names, record)))
-                    continue
-                if [v.strip().lower() for v in record] == names:
-                    quarantined.append(quarantine_entry(first + 1, [("", HEADER_REPEATED)],
-                                                        _raw_values(names, record)))
-                    continue
-                pre = []
-                if check_utf8 and any("\ufffd" in v for v in record):
-                    pre.append(("", NOT_UTF8))
-                if check_control:
-                    pre += [(name, CONTROL_CHARACTER) for name, value in zip(names, record)
-                            if _CONTROL.search(value.strip())]
-                if pre:
-                    out.pre_problems[len(rows)] = pre
-                rows.append(record)
-                row_lines.append(first + 1)
-                out.rows_read -= 1  # counted below with the other rows
+                elif not examine(record, first, span):
+                    resume = first + 1
+                    break
         except csv.Error:
             # a field past the record cap: an unterminated quote, or one enormous line
             first = base + prev
             out.rows_read += 1
             if reader.line_num - prev <= 1:
                 quarantined.append(quarantine_entry(first + 1, [("", LONG_VALUE)],
-                                                    {"line": lines[first][:MAX_VALUE_CHARS] + " [cut]"}))
+                                                    {"": lines[first][:MAX_VALUE_CHARS] + " [cut]"}))
             else:
                 quarantined.append(quarantine_entry(first + 1, [("", UNTERMINATED)],
                                                     _line_values(names, lines[first])))
