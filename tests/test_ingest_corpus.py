@@ -122,3 +122,50 @@ def test_the_reliability_document_is_what_a_run_writes():
     assert DOC.read_text() == render([outcome(k.name) for k in KINDS]), (
         "docs/reliability.md is out of date: run "
         "`.venv/bin/python -m tests.ingest_corpus > docs/reliability.md`")
+
+
+def test_a_failure_mid_day_leaves_the_warehouse_as_it_was_before_the_day(tmp_path, monkeypatch):
+    """One transaction for the day: a file that fails after others loaded rolls them back too."""
+    import duckdb
+
+    from cme import ingest
+    from tests.ingest_corpus import (DAY, LEARNER_HEADER, TZ, _snapshot, good_completions,
+                                     good_learners, learner, lines)
+
+    folder = tmp_path / "landing" / DAY.isoformat()
+    folder.mkdir(parents=True)
+    (folder / LEARNERS).write_bytes(good_learners())
+    (folder / COMPLETIONS).write_bytes(good_completions())
+    warehouse = tmp_path / "w.duckdb"
+    ingest.ingest_day(tmp_path / "landing", warehouse, DAY, TZ, "first")
+    before = _snapshot(warehouse)
+    # the re-sent day: learners changed (loads first), completions changed and fail
+    (folder / LEARNERS).write_bytes(lines(LEARNER_HEADER, [learner(i) for i in range(1, 9)]))
+    (folder / COMPLETIONS).write_bytes(good_completions() + b"C9,L9,A1,2026-11-24T10:00:00Z,1,1,Y,1,N,completed\n")
+    real = ingest.validate
+
+    def failing(con, extract, records, tz, table):
+        if extract.file == COMPLETIONS:
+            raise OSError("disk full")
+        return real(con, extract, records, tz, table)
+
+    monkeypatch.setattr(ingest, "validate", failing)
+    with pytest.raises(OSError):
+        ingest.ingest_day(tmp_path / "landing", warehouse, DAY, TZ, "second")
+    assert _snapshot(warehouse) == before
+    con = duckdb.connect(str(warehouse), read_only=True)
+    assert con.execute("select count(*), min(_load_id) from raw.learners").fetchone() == (5, "first")
+    con.close()
+
+
+def test_the_summary_says_which_files_were_absent_and_which_unknown():
+    from cme.summary import format_summary
+
+    summary = {"run_date": "2026-11-24", "rows_read": 5, "rows_quarantined": 0, "people": 1,
+               "people_in_identity_conflict": 0, "activities": 1, "completions_decided_this_run": 0,
+               "unmatched_completions": 0, "awards_this_run": 0, "awards_total": 0,
+               "quarantine_reasons": {}, "decisions_this_run": {}, "warehouse": "w", "report": "r",
+               "absent_files": ["attendance.csv", "learners.csv"], "unknown_files": ["notes.txt"]}
+    text = format_summary(summary)
+    assert "no attendance.csv today, no learners.csv today" in text
+    assert "UNKNOWN files in the date folder, not read: notes.txt" in text
