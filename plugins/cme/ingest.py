@@ -21,6 +21,7 @@ import os
 import stat
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from datetime import timezone as dt_timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -192,9 +193,11 @@ def parse_file(extract: Extract, data: bytes, tz: ZoneInfo) -> _Parsed:
             validate(con, extract, records, tz.key, "_validated")
             names = [c.name for c in extract.columns]
             values = ", ".join(f"v{i}" for i in range(len(names)))
+            kinds = [c.type for c in extract.columns]
             for row in con.execute(f"select {values}, _line, _extra from _validated "
                                    "where len(_problems) = 0 order by _line").fetchall():
-                loaded.append({**dict(zip(names, row)), "_line": row[-2], "_extra": row[-1]})
+                loaded.append({**{n: _canonical(k, v) for n, k, v in zip(names, kinds, row)},
+                               "_line": str(row[-2]), "_extra": row[-1]})
             for line, column, reason, problems, raw in con.execute(
                     f"select _line, _problems[1].c, _problems[1].r, {problems_text()}, _raw_values "
                     "from _validated where len(_problems) > 0").fetchall():
@@ -204,6 +207,21 @@ def parse_file(extract: Extract, data: bytes, tz: ZoneInfo) -> _Parsed:
         return _Parsed(loaded, quarantined, records.rows_read)
     finally:
         con.close()
+
+
+def _canonical(kind: str, value) -> str | None:
+    """parse_value's canonical text for a typed value."""
+    if value is None or kind in ("text", "enum", "state"):
+        return value
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "timestamp":
+        return value.astimezone(dt_timezone.utc).isoformat()
+    if kind == "date":
+        return value.isoformat()
+    if kind == "decimal":
+        return str(value.normalize()) if value != value.to_integral() else str(value.quantize(1))
+    return str(value)
 
 
 # --- the day ----------------------------------------------------------------------------
