@@ -182,11 +182,14 @@ def _refused_with(name: str, data: bytes) -> Callable[[Path, Path], None]:
 
 
 _200K, _1M = "x" * 200_000, "x" * 1_000_000
+_200K_LINES = "\n".join(["y" * 79] * 2_500)  # 200 KB over 2,500 lines
 KINDS: tuple[Kind, ...] = (
     Kind("oversized_field_200kb", "a 200 KB quoted field", COMPLETIONS,
          _completions_with(completion(5, activity=f'"{_200K}"'))),
     Kind("oversized_field_1mb", "a 1 MB quoted field", COMPLETIONS,
          _completions_with(completion(5, activity=f'"{_1M}"'))),
+    Kind("oversized_field_multiline", "a 200 KB quoted field over 2,500 lines", COMPLETIONS,
+         _completions_with(completion(5, activity=f'"{_200K_LINES}"'))),
     Kind("unterminated_quote", "a quote opened and never closed", LEARNERS,
          _learners_with('L5,"Ann5,Lee,,1970-03-14,physician,,,Y,2026-11-24T08:00:00-06:00')),
     Kind("timestamp_year_9999", "a timestamp in year 9999 (year 10000 in UTC)", COMPLETIONS,

@@ -19,6 +19,7 @@ ISO_DATE = "not an ISO date (YYYY-MM-DD)"
 ROW_LEVEL = {
     "oversized_field_200kb": (COMPLETIONS, [(4, "activity_id", LONG_VALUE)]),
     "oversized_field_1mb": (COMPLETIONS, [(4, "activity_id", LONG_VALUE)]),
+    "oversized_field_multiline": (COMPLETIONS, [(4, "activity_id", LONG_VALUE)]),
     "unterminated_quote": (LEARNERS, [(4, "", UNTERMINATED)]),
     "timestamp_year_9999": (COMPLETIONS, [(4, "completed_at", TIMESTAMP_RANGE_REASON)]),
     "minutes_99999999999": (COMPLETIONS, [(4, "minutes_engaged", INT_RANGE_REASON)]),
