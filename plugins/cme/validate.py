@@ -166,10 +166,12 @@ def validate(con, extract: Extract, records: Records, tz: str, table: str) -> No
             f"when coalesce({cond}, true) then {lit(reason)}" for cond, reason in checks) + f" end as p{i}")
         values.append(f"case when t{i} <> '' and p{i} is null then {value} end as v{i}")
         problems.append(f"case when p{i} is not null then {{'c': {lit(column.name)}, 'r': p{i}}} end")
+    row_checks = []
     for check in extract.row_checks:
         a = next(i for i, c in enumerate(extract.columns) if c.name == check.earlier)
         b = next(i for i, c in enumerate(extract.columns) if c.name == check.later)
         op = "<=" if check.strict else "<"
+        row_checks.append((a, b, op))
         problems.append(f"case when v{b} {op} v{a} then "
                         f"{{'c': {lit(check.later)}, 'r': {lit(check.reason)}}} end")
     header = "[" + ", ".join(f"{{'c': {lit(c)}, 'r': {lit(r)}}}" for c, r in records.header_problems) + "]"
@@ -179,6 +181,11 @@ def validate(con, extract: Extract, records: Records, tz: str, table: str) -> No
            "list_transform(string_split(_pre, chr(30)), "
            "lambda x: {'c': split_part(x, chr(31), 1), 'r': split_part(x, chr(31), 2)}) end")
     found = f"list_concat({header}, {pre}, list_filter([{', '.join(problems)}], lambda x: x is not null))"
+    # most rows have no problem: build the list only for those that do
+    clean = " and ".join([f"p{i} is null" for i in range(len(extract.columns))] + [
+        f"not coalesce(v{b} {op} v{a}, false)" for a, b, op in row_checks])
+    if not records.header_problems:
+        found = f"case when _pre is null and {clean} then []::struct(c varchar, r varchar)[] else {found} end"
     keys = [next(i for i, c in enumerate(extract.columns) if c.name == k) for k in extract.key]
     on = " and ".join(f"c.v{k} = d.v{k}" for k in keys)
     key_list = ", ".join(f"v{k}" for k in keys)
@@ -200,7 +207,9 @@ def validate(con, extract: Extract, records: Records, tz: str, table: str) -> No
         {helper_ctes}
         judged as (select *, {', '.join(checked)} from h{len(stages)}),
         typed as (select *, {', '.join(values)} from judged)
-        select *, {found} as _problems from typed""")
+        select _line{', ' + raw_columns if raw_columns else ''},
+               {', '.join(f'v{i}' for i in range(len(extract.columns)))}, {found} as _problems
+        from typed""")
     # a key seen again in the file: the first occurrence loads, later ones are quarantined
     con.execute(f"""
         create or replace temp table {table} as
