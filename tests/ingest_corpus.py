@@ -11,7 +11,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
-import os
+import sys
 import tempfile
 import time
 import zipfile
@@ -358,4 +358,4 @@ def render(outcomes: list[Outcome]) -> str:
 
 if __name__ == "__main__":
     print(render([outcome(k.name) for k in KINDS]), end="")
-    os.sys.stderr.write("".join(f"{k.name}: {outcome(k.name).seconds:.1f} s\n" for k in KINDS))
+    sys.stderr.write("".join(f"{k.name}: {outcome(k.name).seconds:.1f} s\n" for k in KINDS))
