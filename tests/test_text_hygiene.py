@@ -138,16 +138,20 @@ def _npi(n: int) -> str:
     return make_npi(f"10040{n:04d}")
 
 
+# Ingest quarantines C0 controls (but tab/CR/LF) and DEL (docs/decisions.md, "Ingest:
+# file-level errors and row-level quarantine"): H-NUL never reaches a mart. What ingest
+# admits and no format can carry (C1 controls, U+FFFE) is held by the marts.
 LEARNERS = [
-    scenario._learner("H-CTRL", "physician", npi=_npi(1), last=SURNAME + "\x07"),
+    scenario._learner("H-CTRL", "physician", npi=_npi(1), last=SURNAME + "\x9f"),
     scenario._learner("H-NUL", "physician", npi=_npi(2), last="Nul\x00l"),
+    scenario._learner("H-NONCHAR", "physician", npi=_npi(4), last="Non\ufffechar"),
     scenario._learner("H-OK", "physician", npi=_npi(3)),
     *[scenario._learner(f"H-ORD{i}", "physician", npi=_npi(10 + i), last=n) for i, n in enumerate(ORDINARY)],
     *[scenario._learner(f"H-EVIL{i}", "physician", npi=_npi(30 + i), last=n)
       for i, n in enumerate(MALICIOUS[:4])],
-    scenario._learner("HN-CTRL", "nurse", last=SURNAME + "\x07"),
+    scenario._learner("HN-CTRL", "nurse", last=SURNAME + "\x9f"),
     scenario._learner("HN-OK", "nurse"),
-    scenario._learner("HPH-CTRL", "pharmacist", epid="12\x0134"),
+    scenario._learner("HPH-CTRL", "pharmacist", epid="12\x8534"),
     scenario._learner("HPH-OK", "pharmacist", epid="777"),
 ]
 LICENSES = [dict(learner_id="HN-CTRL", state="FL", license_number="RN1111111", license_profession="RN"),
@@ -213,7 +217,10 @@ def test_a_bad_character_holds_that_record_and_the_rest_are_written(hygiene_run)
     ctx, results, _ = hygiene_run
     con = duckdb.connect(str(ctx.warehouse), read_only=True)
     try:
-        for body, held, sent in (("ACCME_PARS", {"H-CTRL", "H-NUL"}, "H-OK"),
+        assert con.execute(
+            "select \"column\", reason from raw.quarantine where raw_values->>'learner_id' = 'H-NUL'"
+        ).fetchall() == [("last_name", "control character in the value (C0 other than tab/CR/LF, or DEL)")]
+        for body, held, sent in (("ACCME_PARS", {"H-CTRL", "H-NONCHAR"}, "H-OK"),
                                  ("CE_BROKER", {"HN-CTRL"}, "HN-OK"),
                                  ("CPE_MONITOR", {"HPH-CTRL"}, "HPH-OK")):
             assert results[body]["export"]["status"] == "written", body

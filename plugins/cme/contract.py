@@ -17,6 +17,14 @@ NATURES = ("employee", "owner", "researcher", "consultant", "advisor", "speaker"
            "royalties", "executive", "stock")
 MITIGATIONS = ("divest", "recusal", "peer_review", "attest", "other")
 
+# Longest value read, in characters: a longer one quarantines its row.
+MAX_VALUE_CHARS = 10_000
+# Longest record read, in characters: a quoted field still open past this (an unterminated
+# quote) quarantines the line it started on, and reading resumes on the next line.
+MAX_RECORD_CHARS = 1 << 20
+# Readiness markers in a date folder: neither extracts nor unknown files.
+MARKER_FILES = ("_SUCCESS", "_manifest.json")
+
 
 @dataclass(frozen=True)
 class Column:

@@ -6,7 +6,7 @@ Regenerate: `.venv/bin/python -m cme.contract_doc > docs/landing-contract.md`
 """
 from __future__ import annotations
 
-from cme.contract import EXTRACTS, Column, Extract
+from cme.contract import EXTRACTS, MARKER_FILES, MAX_VALUE_CHARS, Column, Extract
 
 INTRO = """# The landing contract: the extracts the pipeline reads
 
@@ -38,15 +38,26 @@ landing/
   `docs/decisions.md`). Write each folder in one move (copy it under another
   name, then rename it to `YYYY-MM-DD`), or set `landing_ready_marker` and
   write `_SUCCESS`, or `_manifest.json` (`{"files": [{"name": ...,
-  "sha256": ...}]}`), last.
+  "sha256": ...}]}`), last. File names are exact; a file the contract does
+  not list (other than the readiness markers `{markers}`) is not
+  read and is named in the run summary as unknown.
+- A file that is not a CSV text file — 0 bytes or no header line, a symbolic
+  link, a directory or other non-regular file, a zip/xlsx, gzip, bzip2, xz, 7z,
+  zstd, PDF or Office file, UTF-16 — **refuses the whole day**: nothing of that
+  date is loaded and the run fails, naming the file. Fix it and re-run the day.
+- A value is at most {max_value:,} characters; a value may not contain control
+  characters (other than tab, CR and LF) or DEL. A quote left open quarantines
+  the line it starts on, and reading resumes on the next line.
 - Types:
   - `text`: any text, trimmed; blank is empty.
   - `date`: `YYYY-MM-DD`.
   - `timestamp`: ISO 8601 with an offset (`2026-11-24T14:05:00-06:00`); without
-    an offset it is read in the provider's time zone (setting `timezone`).
+    an offset it is read in the provider's time zone (setting `timezone`). In
+    UTC its year must be 1 to 9999.
   - `bool`: `Y`/`N`, `true`/`false` or `1`/`0`, any case.
-  - `int`, `decimal`: plain numbers within the range given; a decimal has at most
-    4 decimal places.
+  - `int`, `decimal`: plain numbers within the range given, no thousands
+    separators or exponents; an int fits a 32-bit integer, a decimal has at
+    most 4 decimal places and at most 14 digits before the point.
   - `state`: two letters (a state code such as `FL`), stored upper-case.
   - `enum`: one of the values listed, in any case.
 - A row with a value that does not parse, a blank required column, a value out of
@@ -96,7 +107,9 @@ def _extract(extract: Extract) -> str:
 
 
 def render() -> str:
-    return INTRO + "".join("\n" + _extract(e) for e in EXTRACTS)
+    intro = INTRO.replace("{markers}", "`, `".join(MARKER_FILES)).replace(
+        "{max_value:,}", f"{MAX_VALUE_CHARS:,}")
+    return intro + "".join("\n" + _extract(e) for e in EXTRACTS)
 
 
 if __name__ == "__main__":

@@ -4,41 +4,68 @@ Every row read ends up in exactly one place: its raw table, or
 `raw.quarantine` with file, line, column and reason (row conservation).
 A folder already loaded with the same bytes is skipped; a re-sent folder
 with different bytes replaces that day's rows, so nothing is duplicated.
+
+A file that exists but cannot be read as a CSV extract (0 bytes, a symbolic link,
+not a regular file, binary or compressed) refuses the day: nothing of it is
+loaded and `IngestRefused` names every such file and why. The day is loaded in
+one transaction, so any failure leaves the warehouse as it was before the day.
+
+Record splitting is Python's (cme.records); values are checked and typed in
+DuckDB as a set (cme.validate), with cme.parsing's rules and reasons.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import logging
+import os
+import stat
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from datetime import timezone as dt_timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pandas as pd
 
-from cme.contract import EXTRACTS, Extract
-from cme.parsing import BadValue, parse_value
+from cme.contract import BY_FILE, EXTRACTS, MARKER_FILES, Extract
+from cme.records import Records, split_records, strip_boms
+from cme.validate import SQL_TYPES, problems_text, validate
 from cme.warehouse import connect
 
 log = logging.getLogger(__name__)
 
-_SQL_TYPES = {"text": "VARCHAR", "enum": "VARCHAR", "state": "VARCHAR", "date": "DATE",
-              "timestamp": "TIMESTAMPTZ", "bool": "BOOLEAN", "int": "INTEGER",
-              "decimal": "DECIMAL(18,4)"}
+_SQL_TYPES = SQL_TYPES
 _META = ("_load_id", "_extract_date", "_file", "_line", "_extra")
+# first bytes of files that are not CSV text
+_MAGIC = (
+    (b"PK\x03\x04", "a zip archive (or an xlsx/docx workbook)"),
+    (b"PK\x05\x06", "an empty zip archive"),
+    (b"\x1f\x8b", "gzip-compressed"),
+    (b"BZh", "bzip2-compressed"),
+    (b"\xfd7zXZ\x00", "xz-compressed"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
+    (b"%PDF", "a PDF document"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Office document (xls/doc)"),
+    (b"\xff\xfe", "UTF-16 text (the contract requires UTF-8)"),
+    (b"\xfe\xff", "UTF-16 text (the contract requires UTF-8)"),
+)
+_FIRST_BLOCK = 8192
 
 
 class ConservationError(RuntimeError):
     """Rows read did not equal rows loaded plus rows quarantined."""
 
 
+class IngestRefused(RuntimeError):
+    """A file of the day cannot be read as a CSV extract: the day loads nothing."""
+
+
 @dataclass
 class FileReport:
     file: str
-    status: str  # loaded | unchanged | missing
+    status: str  # loaded | unchanged | missing (absent that day: no rows of that kind)
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -50,6 +77,7 @@ class IngestReport:
     extract_date: str
     folder_found: bool
     files: list[FileReport]
+    unknown_files: list[str] = field(default_factory=list)  # in the folder, not in the contract
 
     @property
     def rows_read(self) -> int:
@@ -59,10 +87,15 @@ class IngestReport:
     def rows_quarantined(self) -> int:
         return sum(f.rows_quarantined for f in self.files)
 
+    @property
+    def absent_files(self) -> list[str]:
+        return [f.file for f in self.files if f.status == "missing"]
+
     def to_dict(self) -> dict:
         return {"extract_date": self.extract_date, "folder_found": self.folder_found,
                 "rows_read": self.rows_read, "rows_quarantined": self.rows_quarantined,
-                "files": [asdict(f) for f in self.files]}
+                "files": [asdict(f) for f in self.files],
+                "absent_files": self.absent_files, "unknown_files": self.unknown_files}
 
 
 def ensure_schema(con) -> None:
@@ -85,7 +118,56 @@ def ensure_schema(con) -> None:
             _extract_date DATE, _file VARCHAR, sha256 VARCHAR, _load_id VARCHAR,
             rows_read INTEGER, rows_loaded INTEGER, rows_quarantined INTEGER,
             primary key (_extract_date, _file))""")
+    # loaded | absent (a contract file not landed that day) | unknown (a file the contract
+    # does not know, not read); added later, so existing warehouses get it too
+    con.execute("alter table raw.loaded_files add column if not exists status VARCHAR")
 
+
+# --- reading the files ------------------------------------------------------------------
+
+def read_extract(path: Path) -> tuple[bytes | None, str | None]:
+    """(bytes, None) for a file ingest can read; (None, why) for one it refuses."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None, "disappeared while being read"
+    if stat.S_ISLNK(info.st_mode):
+        return None, "is a symbolic link (not followed: an extract must be a regular file)"
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a special file (pipe, socket or device)"
+        return None, f"is {kind}, not a regular file"
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode) or (opened.st_ino, opened.st_dev) != (info.st_ino, info.st_dev):
+            return None, "changed while being read"
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read()
+    finally:
+        os.close(fd)
+    return (None, why) if (why := not_csv_text(data)) else (data, None)
+
+
+def not_csv_text(data: bytes) -> str | None:
+    """Why these bytes are not a CSV extract at all, or None."""
+    if not data:
+        return "is empty (0 bytes, no header line)"
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            return f"is {what}, not a CSV text file"
+    block = data[:_FIRST_BLOCK]
+    nuls = block.count(0)
+    if nuls >= 8 and nuls * 10 >= len(block):
+        return "is binary (NUL bytes throughout its first 8 KiB), not a CSV text file"
+    body = data
+    while body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    if not body.strip():
+        return "has no header line (only a byte-order mark or blank lines)"
+    return None
+
+
+# --- parsing ----------------------------------------------------------------------------
 
 @dataclass
 class _Parsed:
@@ -94,151 +176,155 @@ class _Parsed:
     rows_read: int
 
 
+def _records(extract: Extract, data: bytes) -> Records:
+    return split_records(extract, strip_boms(data.decode("utf-8", errors="replace")))
+
+
 def parse_file(extract: Extract, data: bytes, tz: ZoneInfo) -> _Parsed:
-    """Parse a CSV extract into canonical rows and quarantined rows. Pure: no I/O."""
-    text = data.decode("utf-8-sig", errors="replace")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
-    loaded: list[dict] = []
-    quarantined: list[dict] = []
-    try:
-        header = next(reader)
-    except StopIteration:
+    """Parse a CSV extract into canonical rows and quarantined rows. Pure: an in-memory
+    DuckDB does the checking, as ingest does in the warehouse."""
+    if not data:
         return _Parsed([], [], 0)
-    names = [h.strip().lower() for h in header]
-    known = {c.name for c in extract.columns}
-    missing_required = [c.name for c in extract.columns if c.required and c.name not in names]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    seen_keys: dict[tuple, int] = {}
-    undecodable = "\ufffd" in text
-    rows_read = 0
-    prev_end = reader.line_num
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # e.g. NUL byte: keep the line, skip past it
-            rows_read += 1
-            line = prev_end + 1
-            quarantined.append(_q(line, "", f"unreadable CSV record ({exc})", [], {}))
-            prev_end = reader.line_num
-            continue
-        line, prev_end = prev_end + 1, reader.line_num
-        if not record or all(v.strip() == "" for v in record) and len(record) <= 1:
-            continue  # a blank line is not a row
-        rows_read += 1
-        raw_values = dict(zip(names, record))
-        if len(record) != len(names):
-            quarantined.append(_q(line, "", f"row has {len(record)} fields, header has {len(names)}",
-                                  [], raw_values))
-            continue
-        problems: list[tuple[str, str]] = []
-        if duplicated:
-            problems.append((duplicated[0], "column appears twice in the header"))
-        problems += [(name, "required column missing from the header") for name in missing_required]
-        if undecodable and any("\ufffd" in v for v in record):
-            problems.append(("", "not valid UTF-8"))
-        row: dict[str, str | None] = {}
-        for column in extract.columns:
-            value = raw_values.get(column.name, "").strip()
-            try:
-                row[column.name] = parse_value(column, value, tz)
-            except BadValue as exc:
-                problems.append((column.name, str(exc)))
-        for check in extract.row_checks:
-            a, b = row.get(check.earlier), row.get(check.later)
-            if a is not None and b is not None and (b <= a if check.strict else b < a):
-                problems.append((check.later, check.reason))
-        if not problems:
-            key = tuple(row[k] for k in extract.key)
-            if key in seen_keys:
-                problems.append((",".join(extract.key),
-                                 f"duplicate key in this file (first on line {seen_keys[key]})"))
-            else:
-                seen_keys[key] = line
-        if problems:
-            quarantined.append(_q(line, problems[0][0], problems[0][1], problems, raw_values))
-            continue
-        extra = {k: v for k, v in raw_values.items() if k not in known}
-        row["_line"] = str(line)
-        row["_extra"] = json.dumps(extra) if extra else None
-        loaded.append(row)
-    return _Parsed(loaded, quarantined, rows_read)
+    records = _records(extract, data)
+    con = duckdb.connect()
+    try:
+        loaded, quarantined = [], list(records.quarantined)
+        if records.rows:
+            validate(con, extract, records, tz.key, "_validated")
+            names = [c.name for c in extract.columns]
+            values = ", ".join(f"v{i}" for i in range(len(names)))
+            kinds = [c.type for c in extract.columns]
+            for row in con.execute(f"select {values}, _line, _extra from _validated "
+                                   "where len(_problems) = 0 order by _line").fetchall():
+                loaded.append({**{n: _canonical(k, v) for n, k, v in zip(names, kinds, row)},
+                               "_line": str(row[-2]), "_extra": row[-1]})
+            for line, column, reason, problems, raw in con.execute(
+                    f"select _line, _problems[1].c, _problems[1].r, {problems_text()}, _raw_values "
+                    "from _validated where len(_problems) > 0").fetchall():
+                quarantined.append({"_line": line, "column": column, "reason": reason,
+                                    "all_problems": problems, "raw_values": raw})
+        quarantined.sort(key=lambda q: q["_line"])
+        return _Parsed(loaded, quarantined, records.rows_read)
+    finally:
+        con.close()
 
 
-def _q(line: int, column: str, reason: str, problems, raw_values: dict) -> dict:
-    return {"_line": line, "column": column, "reason": reason,
-            "all_problems": "; ".join(f"{c}: {r}" if c else r for c, r in problems) or reason,
-            "raw_values": json.dumps(raw_values)}
+def _canonical(kind: str, value) -> str | None:
+    """parse_value's canonical text for a typed value."""
+    if value is None or kind in ("text", "enum", "state"):
+        return value
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "timestamp":
+        return value.astimezone(dt_timezone.utc).isoformat()
+    if kind == "date":
+        return value.isoformat()
+    if kind == "decimal":
+        return str(value.normalize()) if value != value.to_integral() else str(value.quantize(1))
+    return str(value)
 
+
+# --- the day ----------------------------------------------------------------------------
 
 def ingest_day(landing: Path, warehouse: Path, extract_date: date, timezone: str,
                load_id: str) -> IngestReport:
     folder = Path(landing) / extract_date.isoformat()
-    tz = ZoneInfo(timezone)
+    day = extract_date.isoformat()
+    contents: dict[str, bytes | None] = {}
+    refused: list[str] = []
+    for extract in EXTRACTS:
+        path = folder / extract.file
+        if not os.path.lexists(path):
+            contents[extract.file] = None  # absent: no rows of that kind today
+            continue
+        data, why = read_extract(path)
+        if why:
+            refused.append(f"{day}/{extract.file} {why}")
+        contents[extract.file] = data
+    if refused:
+        raise IngestRefused(
+            f"ingest of {day} refused, nothing of the day was loaded: " + "; ".join(refused)
+            + ". Fix the extract(s) and re-run the day.")
+    unknown = sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "")
+                     for p in folder.iterdir()
+                     if p.name not in BY_FILE and p.name not in MARKER_FILES) if folder.is_dir() else []
+
     reports: list[FileReport] = []
     with connect(Path(warehouse)) as con:
         ensure_schema(con)
-        for extract in EXTRACTS:
-            reports.append(_ingest_file(con, extract, folder, extract_date, tz, load_id))
-    report = IngestReport(extract_date.isoformat(), folder.is_dir(), reports)
+        con.execute("begin transaction")  # the whole day, or nothing of it
+        try:
+            for extract in EXTRACTS:
+                reports.append(_ingest_file(con, extract, contents[extract.file], extract_date,
+                                            timezone, load_id))
+            con.execute("delete from raw.loaded_files where _extract_date = ? and status = 'unknown'",
+                        [extract_date])
+            for name in unknown:
+                con.execute("insert or replace into raw.loaded_files (_extract_date, _file, _load_id, "
+                            "rows_read, rows_loaded, rows_quarantined, status) "
+                            "values (?, ?, ?, 0, 0, 0, 'unknown')", [extract_date, name, load_id])
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        for report in reports:
+            report.reasons = _reason_counts(con, extract_date, report.file)
+    report = IngestReport(day, folder.is_dir(), reports, unknown)
     log.info("ingest %s: %d rows read, %d quarantined", report.extract_date, report.rows_read,
              report.rows_quarantined)
+    if report.absent_files:
+        log.info("ingest %s: absent today (no rows of that kind): %s", day, ", ".join(report.absent_files))
+    if unknown:
+        log.warning("ingest %s: files the contract does not know, not read: %s", day, ", ".join(unknown))
     return report
 
 
-def _ingest_file(con, extract: Extract, folder: Path, day: date, tz: ZoneInfo,
+def _ingest_file(con, extract: Extract, data: bytes | None, day: date, timezone: str,
                  load_id: str) -> FileReport:
-    path = folder / extract.file
-    data = path.read_bytes() if path.is_file() else b""
-    sha = hashlib.sha256(data).hexdigest()
+    sha = hashlib.sha256(data or b"").hexdigest()
+    status = "missing" if data is None else "loaded"
     previous = con.execute(
         "select sha256, rows_read, rows_loaded, rows_quarantined from raw.loaded_files "
         "where _extract_date = ? and _file = ?", [day, extract.file]).fetchone()
     if previous and previous[0] == sha:
-        report = FileReport(extract.file, "unchanged", *previous[1:])
-        report.reasons = _reason_counts(con, day, extract.file)
-        return report
+        return FileReport(extract.file, "unchanged" if data is not None else "missing", *previous[1:])
 
-    parsed = parse_file(extract, data, tz)
-    con.execute("begin transaction")
-    try:
-        con.execute(f"delete from raw.{extract.table} where _extract_date = ?", [day])
-        con.execute("delete from raw.quarantine where _extract_date = ? and _file = ?",
-                    [day, extract.file])
-        if parsed.loaded:
-            frame = pd.DataFrame(parsed.loaded, dtype=object)
-            casts = ", ".join(
-                f'cast(frame."{c.name}" as {_SQL_TYPES[c.type]})' for c in extract.columns)
-            con.register("frame", frame)
-            con.execute(
-                f"insert into raw.{extract.table} select {casts}, ?, ?, ?, "
-                "cast(frame._line as integer), cast(frame._extra as json) from frame",
-                [load_id, day, extract.file])
-            con.unregister("frame")
-        for q in parsed.quarantined:
-            con.execute("insert into raw.quarantine values (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [load_id, day, extract.file, q["_line"], q["column"], q["reason"],
-                         q["all_problems"], q["raw_values"]])
-        loaded = con.execute(f"select count(*) from raw.{extract.table} where _extract_date = ?",
-                             [day]).fetchone()[0]
-        quarantined = con.execute(
-            "select count(*) from raw.quarantine where _extract_date = ? and _file = ?",
-            [day, extract.file]).fetchone()[0]
-        if parsed.rows_read != loaded + quarantined:
-            raise ConservationError(
-                f"{day}/{extract.file}: read {parsed.rows_read} rows but loaded {loaded} "
-                f"and quarantined {quarantined}")
-        con.execute("insert or replace into raw.loaded_files values (?, ?, ?, ?, ?, ?, ?)",
-                    [day, extract.file, sha, load_id, parsed.rows_read, loaded, quarantined])
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
-    status = "loaded" if path.is_file() else "missing"
-    report = FileReport(extract.file, status, parsed.rows_read, loaded, quarantined)
-    report.reasons = _reason_counts(con, day, extract.file)
-    return report
+    records = _records(extract, data) if data else None
+    con.execute(f"delete from raw.{extract.table} where _extract_date = ?", [day])
+    con.execute("delete from raw.quarantine where _extract_date = ? and _file = ?", [day, extract.file])
+    params = [load_id, day, extract.file]
+    if records and records.rows:
+        validate(con, extract, records, timezone, "_validated")
+        names = ", ".join(f'"{c.name}"' for c in extract.columns)
+        values = ", ".join(f"v{i}" for i in range(len(extract.columns)))
+        con.execute(f"insert into raw.{extract.table} ({names}, {', '.join(_META)}) "
+                    f"select {values}, ?, ?, ?, _line, _extra from _validated "
+                    "where len(_problems) = 0", params)
+        con.execute("insert into raw.quarantine select ?, ?, ?, _line, _problems[1].c, "
+                    f"_problems[1].r, {problems_text()}, _raw_values from _validated "
+                    "where len(_problems) > 0", params)
+        con.execute("drop table _validated")
+    if records and records.quarantined:
+        con.register("_structural", pd.DataFrame(records.quarantined, columns=[
+            "_line", "column", "reason", "all_problems", "raw_values"]))
+        con.execute("insert into raw.quarantine select ?, ?, ?, _line, \"column\", reason, "
+                    "all_problems, raw_values::json from _structural", params)
+        con.unregister("_structural")
+    rows_read = records.rows_read if records else 0
+    loaded = con.execute(f"select count(*) from raw.{extract.table} where _extract_date = ?",
+                         [day]).fetchone()[0]
+    quarantined = con.execute(
+        "select count(*) from raw.quarantine where _extract_date = ? and _file = ?",
+        [day, extract.file]).fetchone()[0]
+    if rows_read != loaded + quarantined:
+        raise ConservationError(
+            f"{day}/{extract.file}: read {rows_read} rows but loaded {loaded} "
+            f"and quarantined {quarantined}")
+    con.execute("insert or replace into raw.loaded_files (_extract_date, _file, sha256, _load_id, "
+                "rows_read, rows_loaded, rows_quarantined, status) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [day, extract.file, sha, load_id, rows_read, loaded, quarantined,
+                 "absent" if data is None else "loaded"])
+    return FileReport(extract.file, status, rows_read, loaded, quarantined)
 
 
 def _reason_counts(con, day: date, file: str) -> dict[str, int]:

@@ -14,10 +14,22 @@ from cme.contract import Column
 
 _TRUE = {"y", "yes", "true", "1"}
 _FALSE = {"n", "no", "false", "0"}
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_INT = re.compile(r"^[+-]?\d+$")
-_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_INT = re.compile(r"^[+-]?[0-9]+$")
+_DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 _STATE = re.compile(r"^[A-Za-z]{2}$")
+# The ISO 8601 forms read (the same pattern is the SQL validator's, cme.validate):
+# date, `T` or space, hh[:mm[:ss[.f]]] or hh[mm[ss[.f]]], then Z or ±hh[[:]mm[[:]ss]].
+TIMESTAMP_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}"
+                     r"(:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?|[0-9]{2}([0-9]{2}([.,][0-9]+)?)?)?"
+                     r"(Z|[+-][0-9]{2}(:?[0-9]{2}(:?[0-9]{2})?)?)?$")
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+INT_MIN, INT_MAX = -2**31, 2**31 - 1  # the warehouse's INTEGER
+DECIMAL_LIMIT = Decimal(10) ** 14    # DECIMAL(18,4): under 10^14
+TIMESTAMP_REASON = "not an ISO 8601 timestamp (YYYY-MM-DDThh:mm[:ss][±hh:mm])"
+TIMESTAMP_RANGE_REASON = "timestamp out of range (in UTC the year must be 1 to 9999)"
+INT_RANGE_REASON = f"out of range for a whole number ({INT_MIN} to {INT_MAX})"
+DECIMAL_RANGE_REASON = "out of range for a decimal (at most 14 digits before the point)"
 
 
 class BadValue(ValueError):
@@ -44,15 +56,18 @@ def parse_date(text: str) -> str:
 
 def parse_timestamp(text: str, tz: ZoneInfo) -> str:
     """ISO 8601; no offset means the provider's time zone. Returned in UTC."""
-    if not _ISO_DATE.match(text[:10]) or len(text) < 16 or text[10] not in "T ":
-        raise BadValue("not an ISO 8601 timestamp (YYYY-MM-DDThh:mm[:ss][±hh:mm])")
+    if len(text) < 16 or not _TIMESTAMP.match(text):
+        raise BadValue(TIMESTAMP_REASON)
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise BadValue("not an ISO 8601 timestamp (YYYY-MM-DDThh:mm[:ss][±hh:mm])") from None
+        raise BadValue(TIMESTAMP_REASON) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
-    return value.astimezone(timezone.utc).isoformat()
+    try:  # year 9999 late in the day, or year 1 early, leaves datetime's range in UTC
+        return value.astimezone(timezone.utc).isoformat()
+    except OverflowError:
+        raise BadValue(TIMESTAMP_RANGE_REASON) from None
 
 
 def parse_int(text: str) -> int:
@@ -97,12 +112,16 @@ def parse_value(column: Column, text: str, tz: ZoneInfo) -> str | None:
     if kind == "int":
         number = parse_int(text)
         _check_range(column, number)
+        if not INT_MIN <= number <= INT_MAX:
+            raise BadValue(INT_RANGE_REASON)
         return str(number)
     if kind == "decimal":
         number = parse_decimal(text)
         _check_range(column, number)
         if number.as_tuple().exponent < -4:
             raise BadValue("more than 4 decimal places")
+        if abs(number) >= DECIMAL_LIMIT:
+            raise BadValue(DECIMAL_RANGE_REASON)
         return str(number)
     if kind == "state":
         if not _STATE.match(text):

@@ -22,9 +22,11 @@ def build_summary(warehouse: Path, run_date: date, out_dir: Path, alert_days: in
         def one(sql: str, params=()):
             return con.execute(sql, list(params)).fetchone()[0]
 
-        files = con.execute(
-            "select _file, rows_read, rows_loaded, rows_quarantined from raw.loaded_files "
-            "where _extract_date = ? order by _file", [run_date]).fetchall()
+        # status: loaded | absent (not landed: no rows of that kind) | unknown (not in the contract)
+        listed = con.execute(
+            "select _file, rows_read, rows_loaded, rows_quarantined, coalesce(status, 'loaded') "
+            "from raw.loaded_files where _extract_date = ? order by _file", [run_date]).fetchall()
+        files = [f[:4] for f in listed if f[4] != "unknown"]
         reasons = con.execute(
             "select coalesce(nullif(\"column\", '') || ': ', '') || reason, count(*) "
             "from raw.quarantine where _extract_date = ? group by 1 order by 2 desc, 1",
@@ -36,6 +38,8 @@ def build_summary(warehouse: Path, run_date: date, out_dir: Path, alert_days: in
             "run_date": run_date.isoformat(),
             "files": [dict(file=f, rows_read=r, rows_loaded=l, rows_quarantined=q,
                            conserved=(r == l + q)) for f, r, l, q in files],
+            "absent_files": [f[0] for f in listed if f[4] == "absent"],
+            "unknown_files": [f[0] for f in listed if f[4] == "unknown"],
             "rows_read": sum(f[1] for f in files),
             "rows_quarantined": sum(f[3] for f in files),
             "quarantine_reasons": dict(reasons),
@@ -138,6 +142,10 @@ def format_summary(summary: dict) -> str:
         f"unmatched {summary['unmatched_completions']}",
         f"  awards this run {summary['awards_this_run']} (total {summary['awards_total']})",
     ]
+    if summary.get("absent_files"):
+        lines.append("  absent: " + ", ".join(f"no {name} today" for name in summary["absent_files"]))
+    if summary.get("unknown_files"):
+        lines.append("  UNKNOWN files in the date folder, not read: " + ", ".join(summary["unknown_files"]))
     if summary["quarantine_reasons"]:
         lines.append("  quarantined: " + ", ".join(
             f"{reason} x{n}" for reason, n in summary["quarantine_reasons"].items()))
