@@ -228,11 +228,19 @@ def cme_daily_reporting():
 
     @task
     def ingest() -> dict:
-        """Load landing/<ds>/ into raw; returns per-file counts (no learner data)."""
+        """Load landing/<ds>/ into raw; returns per-file counts (no learner data).
+        A refused file (not a CSV text file) fails the day at once: a retry would read the
+        same bytes."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from cme.ingest import IngestRefused
         from cme.pipeline import ingest as run
 
         context = get_current_context()
-        return run(_ctx(), load_id=f"{context['ds']}/{context['run_id']}")
+        try:
+            return run(_ctx(), load_id=f"{context['ds']}/{context['run_id']}")
+        except IngestRefused as exc:
+            raise AirflowFailException(f"IngestRefused: {exc}") from None
 
     @task(outlets=[MARTS], retries=1)
     def dbt_build() -> dict:

@@ -33,13 +33,13 @@ class RunStopped(RuntimeError):
 
 def _value_free_classes() -> tuple[type, ...]:
     from cme.export import GateMissing
-    from cme.ingest import ConservationError
+    from cme.ingest import ConservationError, IngestRefused
     from cme.pipeline import ExportFailed, RunFailed
     from cme.settings import SettingsError
     from cme.textcells import UnwritableValue
     from cme.transport import DeliveryNotConfigured, TransientError
 
-    return (SettingsError, ConservationError, GateMissing, UnwritableValue, TransientError,
+    return (SettingsError, ConservationError, IngestRefused, GateMissing, UnwritableValue, TransientError,
             DeliveryNotConfigured, ExportFailed, RunFailed, RunStopped)
 
 
