@@ -41,7 +41,7 @@ UAN = "0204-0000-26-001-H01-P"
 NPI = {k: make_npi(f"16660{i:04d}") for i, k in enumerate(
     ("L-300", "L-330", "L-340", "L-350", "L-360", *(f"L-37{i}" for i in range(6))))}
 FORMULA = '=HYPERLINK("http://x.example","y")'
-CONTROL = "Gr\x07ay"
+CONTROL = "Gr\x9fay"  # a C1 control: ingest admits it, no format carries it (C0 is quarantined at ingest)
 
 CREDITS = [dict(activity_id=a, credit_type=t, max_credits="1", uan=u)
            for a in ("A-ONE", "A-TWO")
@@ -55,6 +55,9 @@ def _physician(lid, **kw):
 def _landing(root):
     def day(i, file, rows):
         _write(root / DAY[i].isoformat(), file, rows)
+
+    for each in DAY:  # every day landed; a day with nothing new is an empty folder
+        (root / each.isoformat()).mkdir(parents=True, exist_ok=True)
 
     day(0, "activities.csv", [_activity("A-ONE"), _activity("A-TWO")])
     day(0, "activity_credits.csv", CREDITS)
