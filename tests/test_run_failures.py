@@ -99,3 +99,30 @@ def test_the_alert_withholds_other_errors_messages_and_posts_to_the_webhook(tmp_
     assert by_task["dbt_build"]["message"].startswith("dbt build failed: model int_people, test not_null_x")
     assert "Smith" not in json.dumps(by_task) and "Smith" not in json.dumps(posted)
     assert alerts.describe(by_task["export"]).startswith("task export[ACCME_PARS] failed: ExportFailed")
+
+
+@pytest.mark.e2e
+def test_cme_run_on_a_day_with_a_zip_for_learners_stops_at_ingest_and_names_the_file(tmp_path):
+    """The real `cme run` (issue 10: a file that is no CSV passed as an empty day): the
+    day is refused at ingest without retries, nothing after it runs, and the command
+    prints the failed task with the file and why, and exits 1."""
+    import zipfile
+
+    from tests.conftest import run_cme
+
+    landing, out = tmp_path / "landing", tmp_path / "out"
+    folder = landing / DAY.isoformat()
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(folder / "learners.csv", "w") as archive:
+        archive.writestr("learners.csv", "learner_id,first_name\nL-1,Ann\n")
+    proc = run_cme("run", "--landing", landing, "--out", out, "--date", DAY.isoformat())
+    printed = " ".join(proc.stderr.split())
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "task ingest failed" in printed and "learners.csv is a zip archive" in printed, printed
+    assert "Traceback" not in proc.stderr and "Ann" not in proc.stdout + proc.stderr
+    with sqlite3.connect(out / "airflow" / "airflow.db") as db:
+        states = dict(db.execute("select task_id, state from task_instance where map_index < 0"))
+        tries = db.execute("select try_number from task_instance where task_id = 'ingest'").fetchone()[0]
+    assert states["ingest"] == "failed" and tries == 1  # a retry would read the same bytes
+    assert states["dbt_build"] == "upstream_failed"
+    assert states["run_summary"] == "skipped" and states["check_exports"] == "failed"
