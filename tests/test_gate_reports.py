@@ -23,7 +23,8 @@ def test_data_docs_publish_no_failing_value_but_the_gate_still_holds_its_record(
 
     context = gx.get_context(mode="file", project_root_dir=str(tmp_path))
     frame = pd.DataFrame([_row("CE_BROKER|P-1|FL", "ME12345"), _row("CE_BROKER|P-2|FL", SECRET_LICENSE)])
-    outcome = _validate(context, "cebroker_records", frame, date(2026, 11, 16))
+    key, outcome = _validate(context, "cebroker_records", frame, date(2026, 11, 16))
+    context.build_data_docs(resource_identifiers=[key])  # as run_gate does for its validations
 
     failed = [c for c in outcome.results if not c.success]
     assert [c.expectation_config.kwargs["column"] for c in failed] == ["license_number"]
