@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from tests.conftest import run_cme
@@ -65,3 +67,22 @@ def test_a_bad_date_or_folder_is_one_clear_line_and_exit_2(tmp_path, args, says)
     error_lines = [line for line in result.stderr.splitlines() if says in line]
     assert len(error_lines) == 1  # the reason on one line, not spread over a traceback
     assert not (tmp_path / "out").exists() and not (tmp_path / "gen").exists()  # nothing written
+
+
+def test_cme_run_migrates_its_metadata_database_once_and_again_when_it_is_gone(tmp_path, monkeypatch):
+    """`airflow db migrate` costs seconds on every `cme run`: it runs when the SQLite database
+    is new (or gone, or from another Airflow version), not on every call."""
+    from cme.airflow_runner import airflow_env, ensure_metadata_db
+
+    for key in [k for k in os.environ if k.startswith(("AIRFLOW", "CME_"))]:
+        monkeypatch.delenv(key)
+    env = airflow_env(tmp_path)
+    database = tmp_path / "airflow" / "airflow.db"
+    ensure_metadata_db(env)
+    assert database.stat().st_size > 0
+    database.write_bytes(b"")  # a migrate now would fill it again: the stamp says it is done
+    ensure_metadata_db(env)
+    assert database.stat().st_size == 0
+    database.unlink()  # gone: migrated again
+    ensure_metadata_db(env)
+    assert database.stat().st_size > 0
