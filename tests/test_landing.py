@@ -190,3 +190,7 @@ def test_under_cme_run_the_dags_sensor_looks_once_and_fails_at_once(tmp_path):
     text = log.read_text(errors="replace")
     assert f"2026-11-16 is not ready: landing folder {tmp_path / 'landing' / '2026-11-16'} does not exist" in text
     assert "not ready by its deadline" not in text  # the no-wait message, not the deadline one
+    # the failure alerts (file, log line, webhook when set), naming the task and the reason
+    alert = json.loads((tmp_path / "out" / "alerts" / "task_failed_2026-11-16_landing_ready.json").read_text())
+    assert alert["task_id"] == "landing_ready" and "does not exist" in alert["message"]
+    assert "TASK FAILED landing_ready" in text
