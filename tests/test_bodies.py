@@ -1,6 +1,7 @@
 """Body formats in isolation: CE Broker's size limit, field names from the seed."""
 from __future__ import annotations
 
+import copy
 import csv
 from pathlib import Path
 
@@ -60,3 +61,24 @@ def test_every_body_has_its_fields_and_suites_and_the_accreditor_picks_pars_or_j
             assert (PROJECT_DIR / "expectations" / f"{body.suite}_{kind}.json").exists()
     assert [b.name for b in active_bodies(ProviderSettings())] == ["ACCME_PARS", "CE_BROKER", "CPE_MONITOR"]
     assert [b.name for b in active_bodies(ProviderSettings(accreditor="JA"))] == ["CE_BROKER", "CPE_MONITOR", "JA_PARS"]
+
+
+def test_the_roster_files_are_chosen_from_each_rosters_size_and_filled_greedily(tmp_path: Path):
+    """The writer adds roster sizes instead of re-serialising the growing file for every
+    roster (quadratic): each file stays under the limit and no file could have taken the
+    next file's first roster."""
+    fields, settings = seed_fields("CE_BROKER"), ProviderSettings(cebroker_provider_tracking_number="50-1")
+    batch = [dict(r, license_number=f"RN{i:07d}", first_name="A" * (1 + i % 17))
+             for i, r in enumerate(records(n_courses=40, per_course=7))]
+    limit = 9_000
+    outputs = write_rosters(batch, fields, tmp_path, "B-3", settings, max_bytes=limit)
+    assert [k for o in outputs for k in o.record_keys] == [r["record_key"] for r in batch]
+    flat = etree.XMLParser(remove_blank_text=True)  # so pretty_print indents the joined file anew
+    docs = [etree.parse(str(o.path), flat).getroot() for o in outputs]
+    for out, doc in zip(outputs, docs):
+        assert out.path.stat().st_size <= limit
+    for doc, following in zip(docs, docs[1:]):
+        joined = etree.Element("rosters", id_parent_provider="1")
+        joined.extend(copy.deepcopy(r) for r in [*doc.iterfind("roster"), next(following.iterfind("roster"))])
+        data = etree.tostring(joined, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+        assert len(data) > limit  # greedy: the next roster did not fit

@@ -86,24 +86,45 @@ def _document(rosters: list[etree._Element], settings: ProviderSettings) -> byte
 
 def write_rosters(records: list[dict], fields: list[Field], folder: Path, batch_id: str,
                   settings: ProviderSettings, max_bytes: int = MAX_FILE_BYTES) -> list[OutputFile]:
-    """One roster per (course, completion date); a new file before one would pass max_bytes."""
+    """One roster per (course, completion date); a new file before one would pass max_bytes.
+
+    Each roster is serialised once for its size: a file's size is its envelope (declaration
+    and root element) plus its rosters' sizes, since lxml indents a roster the same whatever
+    its siblings. So choosing the files is linear in the records (re-serialising the growing
+    file for every roster was quadratic), and each file is checked once more when written."""
     groups = [list(g) for _, g in groupby(records, key=lambda r: (r["course_number"], r["completion_date"]))]
-    chunks: list[list[list[dict]]] = [[]]
+    pieces: list[tuple[list[dict], int]] = []  # (attendees, size of a file holding this roster alone)
     for group in groups:
         # a roster larger than the limit on its own is split by attendees
-        pieces = [group]
-        while len(_document([_roster(pieces[-1], fields)], settings)) > max_bytes and len(pieces[-1]) > 1:
-            last = pieces.pop()
-            pieces += [last[: len(last) // 2], last[len(last) // 2:]]
-        for piece in pieces:
-            candidate = chunks[-1] + [piece]
-            if chunks[-1] and len(_document([_roster(p, fields) for p in candidate], settings)) > max_bytes:
-                chunks.append([piece])
-            else:
-                chunks[-1] = candidate
+        split = [group]
+        while True:
+            alone = len(_document([_roster(split[-1], fields)], settings))
+            if alone <= max_bytes or len(split[-1]) == 1:
+                break
+            last = split.pop()
+            split += [last[: len(last) // 2], last[len(last) // 2:]]
+        for n, piece in enumerate(split):
+            size = alone if n == len(split) - 1 else len(_document([_roster(piece, fields)], settings))
+            pieces.append((piece, size))
+    if not pieces:
+        return []
+    first = _roster(pieces[0][0], fields)
+    envelope = 2 * pieces[0][1] - len(_document([first, _roster(pieces[0][0], fields)], settings))
+    chunks: list[list[list[dict]]] = [[]]
+    total = envelope
+    for piece, alone in pieces:
+        grows = alone - envelope
+        if chunks[-1] and total + grows > max_bytes:
+            chunks.append([])
+            total = envelope
+        chunks[-1].append(piece)
+        total += grows
     outputs = []
-    for n, chunk in enumerate(c for c in chunks if c):
+    for n, chunk in enumerate(chunks):
         data = _document([_roster(p, fields) for p in chunk], settings)
+        if len(data) > max_bytes and len(chunk) > 1:
+            raise AssertionError(f"CE Broker file {n + 1} of batch {batch_id} would be {len(data)} bytes, "
+                                 f"over {max_bytes}: the roster sizes did not add up")
         path = folder / f"{batch_id}-{n + 1:02d}.xml"
         write_atomically(path, data)
         outputs.append(OutputFile(path, tuple(r["record_key"] for p in chunk for r in p)))
