@@ -124,6 +124,39 @@ def generate(
 
 
 @app.command()
+def bench(
+    work: Path = typer.Option(Path("bench-work"), "--work", help="Scratch folder (landing data and warehouses per size)."),
+    sizes: str = typer.Option("100000,1000000,10000000", "--sizes",
+                              help="Completions in the first load, comma separated."),
+    days: int = typer.Option(2, "--days", min=0, help="Daily runs after each first load."),
+    daily: int = typer.Option(10_000, "--daily", min=1, help="Completions each daily run adds."),
+    empty_day: bool = typer.Option(True, "--empty-day/--no-empty-day",
+                                   help="Also time a day with no new rows on a small history through `cme run`."),
+    json_out: Path = typer.Option(Path("bench-results.json"), "--json", help="Where to write the figures."),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Also write the tables as Markdown."),
+):
+    """Measure each stage of a run (wall, CPU, peak memory) at several sizes, and the floor.
+
+    Prints a table per size and the targets met or not (docs/benchmarks.md)."""
+    from cme.bench.run import bench as run_bench, markdown
+
+    try:
+        counts = [int(s.replace("_", "")) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{sizes!r} is not a comma-separated list of numbers",
+                                 param_hint="'--sizes'") from None
+    if not counts or min(counts) < 1000:
+        raise typer.BadParameter("every size must be at least 1000 completions", param_hint="'--sizes'")
+    results = run_bench(_folder(work, "--work"), counts, days, daily, empty_day, json_out,
+                        progress=lambda line: console.print(escape(line)))
+    text = markdown(results)
+    if markdown_out:
+        markdown_out.write_text(text)
+    typer.echo(text)
+    console.print(f"figures written to {json_out}")
+
+
+@app.command()
 def run(
     ctx: typer.Context,
     landing: Path = typer.Option(..., "--landing", exists=True, file_okay=False,
