@@ -140,3 +140,34 @@ def test_partly_written_batch_is_finished_not_written_again(gated, tmp_path):
         result = export_body(run.warehouse, body, run.run_date, run.out, run.settings())
         assert result.records_written == 0, body.name
     assert_exactly_once(run.out, expected)
+
+
+def test_a_day_due_more_than_one_batch_writes_every_record_once_in_several(gated, tmp_path, monkeypatch):
+    """Records due beyond CME_EXPORT_PAGE_RECORDS go out in several batches (memory stays
+    flat on a first load of millions): the same record versions as one batch, each once."""
+    ctx, expected = gated
+    run = copy_run(ctx, tmp_path)
+    monkeypatch.setenv("CME_EXPORT_PAGE_RECORDS", "3")
+    for body in active_bodies(run.settings()):
+        export_body(run.warehouse, body, run.run_date, run.out, run.settings())
+    assert_exactly_once(run.out, expected)
+    sizes = ledger(run.out, "select body, batch_id, count(distinct record_key) from "
+                            "ledger.submission_events where event = 'written' group by all")
+    assert max(n for *_, n in sizes) <= 3
+    per_body = Counter(b for b, *_ in expected)
+    assert Counter(b for b, *_ in sizes)["ACCME_PARS"] >= -(-per_body["ACCME_PARS"] // 3) > 1
+
+
+def test_a_kill_between_two_batches_of_a_day_loses_and_repeats_nothing(gated, tmp_path):
+    ctx, expected = gated
+    run = copy_run(ctx, tmp_path)
+    command = [sys.executable, "-m", "tests.export_once", str(run.out), str(run.settings_path), DAYS[0]]
+    env = {**__import__("os").environ, "CME_EXPORT_PAGE_RECORDS": "3"}
+    proc = subprocess.run(command, env={**env, "CME_CRASH_AT": "after_written:2"},
+                          cwd=PROJECT_DIR, capture_output=True, text=True)
+    assert proc.returncode == 17, proc.stderr[-2000:]
+    first = written_versions(run.out)
+    assert first and first < expected  # two batches written, the rest not yet
+    proc = subprocess.run(command, env=env, cwd=PROJECT_DIR, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_exactly_once(run.out, expected)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -27,7 +28,7 @@ from cme.ledger import (CrashPoints, LedgerRecord, append, append_rows, ensure_l
                         held_versions, next_batch_id, open_batches)
 from cme.settings import ProviderSettings
 from cme.textcells import unwritable_fields
-from cme.warehouse import connect, private_dir, read_frame
+from cme.warehouse import connect, private_dir
 
 log = logging.getLogger(__name__)
 TRACKED_COLUMNS = ("person_id", "activity_id", "content_hash")
@@ -133,65 +134,101 @@ def export_body(warehouse: Path, body: Body, run_date: date, out: Path,
         # the rules that follow a record through merges and conflicts, need them
         columns = sorted({f.source for f in fields} | {"record_key", "record_action", "record_hash"}
                          | set(TRACKED_COLUMNS))
-        frame = read_frame(
-            con, f"select {', '.join(columns)} from main.{body.mart} "
-            "where submission_state = 'pending' and body = $body "
-            "order by record_action desc, record_key", {"body": body.name})
         held = held_versions(con, body.name)
-        records = [r for r in frame.to_dict("records") if r["record_key"] not in gate["held"]
-                   and (r["record_key"], r["record_action"], r["record_hash"]) not in held]
-        # The marts hold these (UNSUPPORTED_CHARACTER); this is the backstop, so one
-        # record's value can never fail the whole batch. Keys and fields only, no values.
-        result.unwritable = {r["record_key"]: bad for r in records
-                             if (bad := unwritable_fields(r, [f.source for f in fields]))}
-        if result.unwritable:
-            log.warning("export %s: %d record(s) held, a field the format cannot carry: %s",
-                        body.name, len(result.unwritable),
-                        "; ".join(f"{k} ({', '.join(v)})" for k, v in result.unwritable.items()))
-            records = [r for r in records if r["record_key"] not in result.unwritable]
-            result.records_held += len(result.unwritable)
-        if not records:
-            return result
-        batch_id = next_batch_id(con, body.name, run_date)
-        ledger_records = [LedgerRecord(r["record_key"], r["record_action"], r["record_hash"],
-                                       {**{f.source: r.get(f.source) for f in fields},
-                                        **{c: r.get(c) for c in TRACKED_COLUMNS}})
-                          for r in records]
-        channel = settings.transport.get(body.name, "file")
-        crash = CrashPoints()
-        append(con, batch_id=batch_id, body=body.name, event="prepared", run_date=run_date,
-               records=ledger_records, transport=channel)
-        crash.check("after_prepared")
-        folder = private_dir(submission_dir(out, body.name, run_date))
-        staging = private_dir(folder / f".{batch_id}.tmp")
-        outputs = body.write(sorted(records, key=_write_order), fields, staging, batch_id, settings)
-        manifest = {"batch_id": batch_id, "body": body.name, "run_date": run_date.isoformat(),
-                    "record_count": len(records), "files": []}
-        for output in outputs:
-            final = folder / output.path.name
-            shutil.move(output.path, final)  # same filesystem: an atomic rename
-            manifest["files"].append({"name": final.name, "sha256": sha256_file(final),
-                                      "record_keys": list(output.record_keys)})
-            crash.check("after_file")
-        staging.rmdir()
-        crash.check("after_files")
-        write_atomically(folder / f"{batch_id}.manifest.json",
-                         json.dumps(manifest, indent=2).encode())
-        crash.check("after_manifest")
-        events = []
-        for f in manifest["files"]:  # every file of the batch in one transaction
-            keys = set(f["record_keys"])
-            events += event_rows(batch_id=batch_id, body=body.name, event="written",
-                                 run_date=run_date, file_name=f["name"], file_sha256=f["sha256"],
-                                 transport=channel,
-                                 records=[r for r in ledger_records if r.record_key in keys])
-        append_rows(con, events)
-        crash.check("after_written")
-        result.status, result.records_written = "written", len(records)
-        result.files = [f["name"] for f in manifest["files"]]
+        for frame in _pending_pages(con, body, columns):
+            records = [r for r in frame.to_dict("records") if r["record_key"] not in gate["held"]
+                       and (r["record_key"], r["record_action"], r["record_hash"]) not in held]
+            # The marts hold these (UNSUPPORTED_CHARACTER); this is the backstop, so one
+            # record's value can never fail the whole batch. Keys and fields only, no values.
+            unwritable = {r["record_key"]: bad for r in records
+                          if (bad := unwritable_fields(r, [f.source for f in fields]))}
+            if unwritable:
+                log.warning("export %s: %d record(s) held, a field the format cannot carry: %s",
+                            body.name, len(unwritable),
+                            "; ".join(f"{k} ({', '.join(v)})" for k, v in unwritable.items()))
+                records = [r for r in records if r["record_key"] not in unwritable]
+                result.unwritable.update(unwritable)
+                result.records_held += len(unwritable)
+            if records:
+                _write_batch(con, body, run_date, out, settings, fields, records, result)
     log.info("export %s %s: %s, %d written, %d held", body.name, run_date, result.status,
              result.records_written, result.records_held)
     return result
+
+
+# A day's records are written in batches of at most this many (each its own batch id,
+# files, manifest and ledger events), so memory stays flat however many are due.
+# CME_EXPORT_PAGE_RECORDS overrides it (docs/benchmarks.md).
+EXPORT_PAGE_RECORDS = 100_000
+
+
+def _page_size() -> int:
+    return int(os.environ.get("CME_EXPORT_PAGE_RECORDS") or EXPORT_PAGE_RECORDS)
+
+
+def _pending_pages(con, body: Body, columns: list[str]):
+    """The body's pending records, in write order, as frames of at most EXPORT_PAGE_RECORDS
+    rows. Read through a second connection, so the ledger can be written between pages."""
+    reader = con.cursor()
+    try:
+        reader.execute(f"select {', '.join(columns)} from main.{body.mart} "
+                       "where submission_state = 'pending' and body = $body "
+                       "order by record_action desc, record_key", {"body": body.name})
+        size = _page_size()
+        while True:
+            chunk = reader.fetch_df_chunk(max(1, size // 2048))
+            if chunk.empty:
+                return
+            for start in range(0, len(chunk), size):
+                frame = chunk.iloc[start:start + size].astype(object)
+                yield frame.where(frame.notna(), None)
+    finally:
+        reader.close()
+
+
+def _write_batch(con, body: Body, run_date: date, out: Path, settings: ProviderSettings,
+                 fields, records: list[dict], result: ExportResult) -> None:
+    batch_id = next_batch_id(con, body.name, run_date)
+    ledger_records = [LedgerRecord(r["record_key"], r["record_action"], r["record_hash"],
+                                   {**{f.source: r.get(f.source) for f in fields},
+                                    **{c: r.get(c) for c in TRACKED_COLUMNS}})
+                      for r in records]
+    channel = settings.transport.get(body.name, "file")
+    crash = CrashPoints()
+    append(con, batch_id=batch_id, body=body.name, event="prepared", run_date=run_date,
+           records=ledger_records, transport=channel)
+    crash.check("after_prepared")
+    folder = private_dir(submission_dir(out, body.name, run_date))
+    staging = private_dir(folder / f".{batch_id}.tmp")
+    outputs = body.write(sorted(records, key=_write_order), fields, staging, batch_id, settings)
+    manifest = {"batch_id": batch_id, "body": body.name, "run_date": run_date.isoformat(),
+                "record_count": len(records), "files": []}
+    for output in outputs:
+        final = folder / output.path.name
+        shutil.move(output.path, final)  # same filesystem: an atomic rename
+        manifest["files"].append({"name": final.name, "sha256": sha256_file(final),
+                                  "record_keys": list(output.record_keys)})
+        crash.check("after_file")
+    staging.rmdir()
+    crash.check("after_files")
+    write_atomically(folder / f"{batch_id}.manifest.json",
+                     json.dumps(manifest, indent=2).encode())
+    crash.check("after_manifest")
+    events = []
+    by_key = {}
+    for r in ledger_records:
+        by_key.setdefault(r.record_key, []).append(r)
+    for f in manifest["files"]:  # every file of the batch in one transaction
+        events += event_rows(batch_id=batch_id, body=body.name, event="written",
+                             run_date=run_date, file_name=f["name"], file_sha256=f["sha256"],
+                             transport=channel,
+                             records=[r for k in dict.fromkeys(f["record_keys"])
+                                      for r in by_key.get(k, ())])
+    append_rows(con, events)
+    crash.check("after_written")
+    result.status = "written"
+    result.records_written += len(records)
+    result.files += [f["name"] for f in manifest["files"]]
 
 
 def _write_order(record: dict) -> tuple:

@@ -29,8 +29,8 @@ import duckdb
 import pandas as pd
 
 from cme.contract import BY_FILE, EXTRACTS, MARKER_FILES, Extract
-from cme.records import Records, split_records, strip_boms
-from cme.validate import SQL_TYPES, problems_text, validate
+from cme.records import Records, read_chunks, split_records, strip_boms
+from cme.validate import SQL_TYPES, check, finish, problems_text, validate
 from cme.warehouse import connect
 
 log = logging.getLogger(__name__)
@@ -125,8 +125,18 @@ def ensure_schema(con) -> None:
 
 # --- reading the files ------------------------------------------------------------------
 
-def read_extract(path: Path) -> tuple[bytes | None, str | None]:
-    """(bytes, None) for a file ingest can read; (None, why) for one it refuses."""
+@dataclass
+class Opened:
+    """An extract file ingest will read: open (the inode checked), hashed, not yet parsed."""
+    handle: object  # binary file object, at its start
+    sha256: str
+    size: int
+
+
+def read_extract(path: Path) -> tuple[Opened | None, str | None]:
+    """(Opened, None) for a file ingest can read; (None, why) for one it refuses. The file is
+    read once here, in blocks, to hash it and to find out whether it is CSV text at all;
+    the caller parses it from the same open file and closes it."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -137,32 +147,51 @@ def read_extract(path: Path) -> tuple[bytes | None, str | None]:
         kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a special file (pipe, socket or device)"
         return None, f"is {kind}, not a regular file"
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    handle = os.fdopen(fd, "rb")
     try:
         opened = os.fstat(fd)
         if not stat.S_ISREG(opened.st_mode) or (opened.st_ino, opened.st_dev) != (info.st_ino, info.st_dev):
+            handle.close()
             return None, "changed while being read"
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read()
-    finally:
-        os.close(fd)
-    return (None, why) if (why := not_csv_text(data)) else (data, None)
+        digest, head, size, has_text = hashlib.sha256(), b"", 0, False
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+            if not head:
+                head = block[:_FIRST_BLOCK]
+                while block.startswith(b"\xef\xbb\xbf"):
+                    block = block[3:]
+            has_text = has_text or bool(block.strip())
+        why = _not_csv_text(head, has_text)
+        if why:
+            handle.close()
+            return None, why
+        handle.seek(0)
+        return Opened(handle, digest.hexdigest(), size), None
+    except BaseException:
+        handle.close()
+        raise
 
 
 def not_csv_text(data: bytes) -> str | None:
     """Why these bytes are not a CSV extract at all, or None."""
-    if not data:
-        return "is empty (0 bytes, no header line)"
-    for magic, what in _MAGIC:
-        if data.startswith(magic):
-            return f"is {what}, not a CSV text file"
-    block = data[:_FIRST_BLOCK]
-    nuls = block.count(0)
-    if nuls >= 8 and nuls * 10 >= len(block):
-        return "is binary (NUL bytes throughout its first 8 KiB), not a CSV text file"
     body = data
     while body.startswith(b"\xef\xbb\xbf"):
         body = body[3:]
-    if not body.strip():
+    return _not_csv_text(data[:_FIRST_BLOCK], bool(body.strip()))
+
+
+def _not_csv_text(head: bytes, has_text: bool) -> str | None:
+    """From the first block and whether anything but byte-order marks and blanks follows."""
+    if not head:
+        return "is empty (0 bytes, no header line)"
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return f"is {what}, not a CSV text file"
+    nuls = head.count(0)
+    if nuls >= 8 and nuls * 10 >= len(head):
+        return "is binary (NUL bytes throughout its first 8 KiB), not a CSV text file"
+    if not has_text:
         return "has no header line (only a byte-order mark or blank lines)"
     return None
 
@@ -230,17 +259,28 @@ def ingest_day(landing: Path, warehouse: Path, extract_date: date, timezone: str
                load_id: str) -> IngestReport:
     folder = Path(landing) / extract_date.isoformat()
     day = extract_date.isoformat()
-    contents: dict[str, bytes | None] = {}
+    contents: dict[str, Opened | None] = {}
     refused: list[str] = []
-    for extract in EXTRACTS:
-        path = folder / extract.file
-        if not os.path.lexists(path):
-            contents[extract.file] = None  # absent: no rows of that kind today
-            continue
-        data, why = read_extract(path)
-        if why:
-            refused.append(f"{day}/{extract.file} {why}")
-        contents[extract.file] = data
+    try:
+        for extract in EXTRACTS:
+            path = folder / extract.file
+            if not os.path.lexists(path):
+                contents[extract.file] = None  # absent: no rows of that kind today
+                continue
+            opened, why = read_extract(path)
+            if why:
+                refused.append(f"{day}/{extract.file} {why}")
+            contents[extract.file] = opened
+        return _ingest_opened(folder, warehouse, extract_date, timezone, load_id, contents, refused)
+    finally:
+        for opened in contents.values():
+            if opened is not None:
+                opened.handle.close()
+
+
+def _ingest_opened(folder: Path, warehouse: Path, extract_date: date, timezone: str, load_id: str,
+                   contents: dict[str, Opened | None], refused: list[str]) -> IngestReport:
+    day = extract_date.isoformat()
     if refused:
         raise IngestRefused(
             f"ingest of {day} refused, nothing of the day was loaded: " + "; ".join(refused)
@@ -279,38 +319,44 @@ def ingest_day(landing: Path, warehouse: Path, extract_date: date, timezone: str
     return report
 
 
-def _ingest_file(con, extract: Extract, data: bytes | None, day: date, timezone: str,
+def _ingest_file(con, extract: Extract, opened: Opened | None, day: date, timezone: str,
                  load_id: str) -> FileReport:
-    sha = hashlib.sha256(data or b"").hexdigest()
-    status = "missing" if data is None else "loaded"
+    sha = opened.sha256 if opened else hashlib.sha256(b"").hexdigest()
+    status = "missing" if opened is None else "loaded"
     previous = con.execute(
         "select sha256, rows_read, rows_loaded, rows_quarantined from raw.loaded_files "
         "where _extract_date = ? and _file = ?", [day, extract.file]).fetchone()
     if previous and previous[0] == sha:
-        return FileReport(extract.file, "unchanged" if data is not None else "missing", *previous[1:])
+        return FileReport(extract.file, "unchanged" if opened is not None else "missing", *previous[1:])
 
-    records = _records(extract, data) if data else None
     con.execute(f"delete from raw.{extract.table} where _extract_date = ?", [day])
     con.execute("delete from raw.quarantine where _extract_date = ? and _file = ?", [day, extract.file])
     params = [load_id, day, extract.file]
-    if records and records.rows:
-        validate(con, extract, records, timezone, "_validated")
-        names = ", ".join(f'"{c.name}"' for c in extract.columns)
+    rows_read, names = 0, None
+    # piece by piece (cme.records.read_chunks): each is checked into one temp table, then
+    # repeated keys are found across the whole file and the rows land in one statement
+    for records in read_chunks(extract, opened.handle) if opened else ():
+        rows_read += records.rows_read
+        if records.rows:
+            check(con, extract, records, timezone, "_validated", append=names is not None)
+            names = records.names
+        if records.quarantined:
+            con.register("_structural", pd.DataFrame(records.quarantined, columns=[
+                "_line", "column", "reason", "all_problems", "raw_values"]))
+            con.execute("insert into raw.quarantine select ?, ?, ?, _line, \"column\", reason, "
+                        "all_problems, raw_values::json from _structural", params)
+            con.unregister("_structural")
+    if names is not None:
+        finish(con, extract, names, "_validated")
+        columns = ", ".join(f'"{c.name}"' for c in extract.columns)
         values = ", ".join(f"v{i}" for i in range(len(extract.columns)))
-        con.execute(f"insert into raw.{extract.table} ({names}, {', '.join(_META)}) "
+        con.execute(f"insert into raw.{extract.table} ({columns}, {', '.join(_META)}) "
                     f"select {values}, ?, ?, ?, _line, _extra from _validated "
                     "where len(_problems) = 0", params)
         con.execute("insert into raw.quarantine select ?, ?, ?, _line, _problems[1].c, "
                     f"_problems[1].r, {problems_text()}, _raw_values from _validated "
                     "where len(_problems) > 0", params)
         con.execute("drop table _validated")
-    if records and records.quarantined:
-        con.register("_structural", pd.DataFrame(records.quarantined, columns=[
-            "_line", "column", "reason", "all_problems", "raw_values"]))
-        con.execute("insert into raw.quarantine select ?, ?, ?, _line, \"column\", reason, "
-                    "all_problems, raw_values::json from _structural", params)
-        con.unregister("_structural")
-    rows_read = records.rows_read if records else 0
     loaded = con.execute(f"select count(*) from raw.{extract.table} where _extract_date = ?",
                          [day]).fetchone()[0]
     quarantined = con.execute(
@@ -323,7 +369,7 @@ def _ingest_file(con, extract: Extract, data: bytes | None, day: date, timezone:
     con.execute("insert or replace into raw.loaded_files (_extract_date, _file, sha256, _load_id, "
                 "rows_read, rows_loaded, rows_quarantined, status) values (?, ?, ?, ?, ?, ?, ?, ?)",
                 [day, extract.file, sha, load_id, rows_read, loaded, quarantined,
-                 "absent" if data is None else "loaded"])
+                 "absent" if opened is None else "loaded"])
     return FileReport(extract.file, status, rows_read, loaded, quarantined)
 
 

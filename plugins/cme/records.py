@@ -16,6 +16,7 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from cme.contract import MAX_RECORD_CHARS, MAX_VALUE_CHARS, Extract
 
@@ -80,6 +81,70 @@ def gc_paused():
     finally:
         if enabled:
             gc.enable()
+
+
+# A file is split in pieces of about this many characters, each cut after a line where
+# the quotes so far balance (so a quoted multi-line value is never cut), and each piece
+# is checked in DuckDB before the next is read: memory stays flat whatever the file's size.
+CHUNK_CHARS = 16 * 1024 * 1024
+
+
+def _balanced_cut(lines: list[str]) -> int:
+    """How many of `lines` end on a record boundary: after the last line where the quote
+    count so far is even (0 when there is none)."""
+    cut, odd = 0, False
+    for i, line in enumerate(lines):
+        if line.count('"') % 2:
+            odd = not odd
+        if not odd:
+            cut = i + 1
+    return cut
+
+
+def read_chunks(extract: Extract, handle, chunk_chars: int | None = None) -> Iterator[Records]:
+    """The records of a binary file `handle`, piece by piece (see CHUNK_CHARS). Each piece is
+    split as `split_records` splits a whole file, with the header lines put in front, and its
+    line numbers are the file's."""
+    size = chunk_chars or CHUNK_CHARS
+    text = io.TextIOWrapper(handle, encoding="utf-8", errors="replace", newline="")
+    previous_limit = csv.field_size_limit(MAX_RECORD_CHARS)
+    try:
+        header: list[str] | None = None
+        consumed = 0  # file lines before the current piece
+        pending: list[str] = []
+        while True:
+            more = text.readlines(size)
+            pending += more
+            if not pending:
+                return
+            # cut where the quotes balance. With none, the first line opened a quote: read on
+            # while a record could still be that long (MAX_RECORD_CHARS), then cut anyway; the
+            # splitter quarantines that line alone and resyncs, as it does in a whole file
+            cut = len(pending) if not more else _balanced_cut(pending)
+            if cut == 0 and sum(map(len, pending)) < MAX_RECORD_CHARS + 2 * size:
+                continue
+            piece, pending = pending[:cut or len(pending)], pending[cut or len(pending):]
+            if header is None:
+                piece[0] = strip_boms(piece[0])
+                with gc_paused():
+                    _, _, used, _ = _header(extract, piece)
+                    header = piece[:used]
+                    records = _split(extract, piece, len(piece), "".join(piece))
+                shift = 0
+            else:
+                lines = header + piece
+                with gc_paused():
+                    records = _split(extract, lines, len(lines), "".join(piece))
+                shift = consumed - len(header)
+            if shift:
+                records.lines = [line + shift for line in records.lines]
+                for entry in records.quarantined:
+                    entry["_line"] += shift
+            consumed += len(piece)
+            yield records
+    finally:
+        csv.field_size_limit(previous_limit)
+        text.detach()  # the caller owns the handle
 
 
 def split_records(extract: Extract, text: str) -> Records:

@@ -145,9 +145,15 @@ def frame(records: Records) -> pd.DataFrame:
 
 def validate(con, extract: Extract, records: Records, tz: str, table: str) -> None:
     """Create temp table `table` from `records` (see the module's doc)."""
+    check(con, extract, records, tz, table)
+    finish(con, extract, records.names, table)
+
+
+def check(con, extract: Extract, records: Records, tz: str, table: str, append: bool = False) -> None:
+    """Check and type `records` into temp table `<table>_checked`; with `append`, add them
+    to it (the pieces of one file, cme.records.read_chunks)."""
     names = records.names
     last = {name: i for i, name in enumerate(names)}  # a repeated column: its last value
-    known = {c.name for c in extract.columns}
     view = f"{table}_in"
     con.register(view, frame(records))
     # trim() with a character list is slow: only for values that start or end with one
@@ -167,13 +173,13 @@ def validate(con, extract: Extract, records: Records, tz: str, table: str) -> No
         values.append(f"case when t{i} <> '' and p{i} is null then {value} end as v{i}")
         problems.append(f"case when p{i} is not null then {{'c': {lit(column.name)}, 'r': p{i}}} end")
     row_checks = []
-    for check in extract.row_checks:
-        a = next(i for i, c in enumerate(extract.columns) if c.name == check.earlier)
-        b = next(i for i, c in enumerate(extract.columns) if c.name == check.later)
-        op = "<=" if check.strict else "<"
+    for rule in extract.row_checks:
+        a = next(i for i, c in enumerate(extract.columns) if c.name == rule.earlier)
+        b = next(i for i, c in enumerate(extract.columns) if c.name == rule.later)
+        op = "<=" if rule.strict else "<"
         row_checks.append((a, b, op))
         problems.append(f"case when v{b} {op} v{a} then "
-                        f"{{'c': {lit(check.later)}, 'r': {lit(check.reason)}}} end")
+                        f"{{'c': {lit(rule.later)}, 'r': {lit(rule.reason)}}} end")
     header = "[" + ", ".join(f"{{'c': {lit(c)}, 'r': {lit(r)}}}" for c, r in records.header_problems) + "]"
     if not records.header_problems:
         header = "[]::struct(c varchar, r varchar)[]"
@@ -186,20 +192,12 @@ def validate(con, extract: Extract, records: Records, tz: str, table: str) -> No
         f"not coalesce(v{b} {op} v{a}, false)" for a, b, op in row_checks])
     if not records.header_problems:
         found = f"case when _pre is null and {clean} then []::struct(c varchar, r varchar)[] else {found} end"
-    keys = [next(i for i, c in enumerate(extract.columns) if c.name == k) for k in extract.key]
-    on = " and ".join(f"c.v{k} = d.v{k}" for k in keys)
-    key_list = ", ".join(f"v{k}" for k in keys)
-    key_names = ",".join(extract.key)
-    unique = list(dict.fromkeys(names))
-    raw = "json_object(" + ", ".join(f"{lit(n)}, f{last[n]}" for n in unique) + ")" if unique else "'{}'"
-    extras = [n for n in unique if n not in known]
-    extra = ("json_object(" + ", ".join(f"{lit(n)}, f{last[n]}" for n in extras) + ")") if extras else "NULL"
     helper_ctes = " ".join(
         f"h{k + 1} as (select *{''.join(', ' + e for e in stage)} from {'trimmed' if k == 0 else f'h{k}'}),"
         for k, stage in enumerate(stages))
     raw_columns = ", ".join(f"f{i}" for i in range(len(names)))
     con.execute(f"""
-        create or replace temp table {table}_checked as
+        {f'insert into {table}_checked' if append else f'create or replace temp table {table}_checked as'}
         with trimmed as (
             select _line, _pre{', ' + raw_columns if raw_columns else ''},
                    {', '.join(f'{t} as t{i}' for i, t in enumerate(trims))}
@@ -210,6 +208,23 @@ def validate(con, extract: Extract, records: Records, tz: str, table: str) -> No
         select _line{', ' + raw_columns if raw_columns else ''},
                {', '.join(f'v{i}' for i in range(len(extract.columns)))}, {found} as _problems
         from typed""")
+    con.unregister(view)
+
+
+def finish(con, extract: Extract, names: list[str], table: str) -> None:
+    """Temp table `table` from `<table>_checked`: a key repeated in the file quarantines
+    every occurrence after the first; the raw values of quarantined rows and the extra
+    columns of loaded ones as JSON."""
+    last = {name: i for i, name in enumerate(names)}  # a repeated column: its last value
+    known = {c.name for c in extract.columns}
+    keys = [next(i for i, c in enumerate(extract.columns) if c.name == k) for k in extract.key]
+    on = " and ".join(f"c.v{k} = d.v{k}" for k in keys)
+    key_list = ", ".join(f"v{k}" for k in keys)
+    key_names = ",".join(extract.key)
+    unique = list(dict.fromkeys(names))
+    raw = "json_object(" + ", ".join(f"{lit(n)}, f{last[n]}" for n in unique) + ")" if unique else "'{}'"
+    extras = [n for n in unique if n not in known]
+    extra = ("json_object(" + ", ".join(f"{lit(n)}, f{last[n]}" for n in extras) + ")") if extras else "NULL"
     # a key seen again in the file: the first occurrence loads, later ones are quarantined
     con.execute(f"""
         create or replace temp table {table} as
@@ -229,7 +244,6 @@ def validate(con, extract: Extract, records: Records, tz: str, table: str) -> No
                case when len(_problems) = 0 and coalesce(_first >= _line, true) then {extra}::json end as _extra
         from keyed""")
     con.execute(f"drop table {table}_checked")
-    con.unregister(view)
 
 
 def problems_text(column: str = "_problems") -> str:

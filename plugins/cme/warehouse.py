@@ -32,13 +32,24 @@ def read_frame(con, sql: str, params: dict):
     return frame.where(frame.notna(), None)
 
 
+# DuckDB's own default is 80% of the machine's memory; a cap keeps a run (and the machine)
+# inside a known budget, spilling big joins and sorts to disk instead. dbt's connection
+# reads the same variable (dbt_project/profiles.yml).
+MEMORY_LIMIT_ENV = "CME_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "3GB"
+
+
+def duckdb_config() -> dict:
+    return {"memory_limit": os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT}
+
+
 def _open(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
     """Open the file, waiting out a reader that holds it (the dashboard or an analyst's
     session keeps it only for a query) rather than failing the run's task."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise

@@ -207,3 +207,17 @@ def write_landing(landing: Path, first_day: date, completions: int, days: int,
             Path(landing) / day.isoformat(), first_day, k, n, learners, activities, event_lo)
         event_lo += n
     return written
+
+
+def main() -> None:
+    """python -m cme.bench.landing LANDING FIRST_DAY COMPLETIONS DAYS DAILY (prints JSON counts)"""
+    import json
+    import sys
+
+    landing, first, completions, days, daily = sys.argv[1:6]
+    print(json.dumps(write_landing(Path(landing), date.fromisoformat(first), int(completions),
+                                   int(days), int(daily))))
+
+
+if __name__ == "__main__":
+    main()

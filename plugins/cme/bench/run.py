@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from cme.bench.landing import write_landing
+import psutil
+
 from cme.bench.stage import STAGES
 
 FIRST_DAY = date(2026, 11, 16)
@@ -28,6 +29,19 @@ TARGETS = {
     "daily_growth_10m_over_1m": 1.5,
     "peak_rss_gib": 4.0,             # any process, 10 M first load
 }
+
+
+# A stage whose largest process passes this is stopped (and reported as failed) rather
+# than left to push the machine into the kernel's out-of-memory killer.
+RSS_LIMIT = int(float(os.environ.get("CME_BENCH_RSS_LIMIT_GIB", "16")) * 2**30)
+
+
+def _largest_rss(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        return max(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+    except psutil.Error:
+        return 0
 
 
 @dataclass
@@ -44,12 +58,25 @@ def measure(cmd: list[str], log: Path, env: dict | None = None) -> Measure:
     (JSON) is the result."""
     log.parent.mkdir(parents=True, exist_ok=True)
     out_path = log.with_suffix(".out")
+    killed = False
     with open(out_path, "wb") as out, open(log, "wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if _largest_rss(proc.pid) > RSS_LIMIT:  # spare the machine: stop the stage
+                killed = True
+                for child in psutil.Process(proc.pid).children(recursive=True):
+                    child.kill()
+                proc.kill()
+            time.sleep(0.2)
         wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
+    if killed:
+        with open(log, "a") as err:
+            err.write(f"\nstopped by the benchmark: a process passed {RSS_LIMIT / 2**30:.0f} GiB resident\n")
     lines = out_path.read_text(errors="replace").strip().splitlines()
     try:
         result = json.loads(lines[-1]) if lines else {}
@@ -67,11 +94,14 @@ def run_day(landing: Path, out: Path, day: date, logs: Path) -> dict:
                      "--out", str(out), "--date", day.isoformat()],
                     logs / f"{day.isoformat()}_{stage}.log")
         stages[stage] = asdict(m)
-        if not m.ok:
-            raise RuntimeError(f"stage {stage} of {day} failed; see {logs / (day.isoformat() + '_' + stage + '.log')}")
+        if not m.ok:  # kept: the figures up to the failure are what was measured
+            failed = f"{stage} failed (see {logs / (day.isoformat() + '_' + stage + '.log')})"
+            break
+    else:
+        failed = None
     rows = stages["ingest"]["result"].get("rows_read", 0)
     wall = sum(s["wall"] for s in stages.values())
-    return {"date": day.isoformat(), "rows_read": rows, "stages": stages,
+    return {"date": day.isoformat(), "rows_read": rows, "stages": stages, "failed": failed,
             "total": {"wall": round(wall, 2), "cpu": round(sum(s["cpu"] for s in stages.values()), 2),
                       "rss_mb": max(s["rss_mb"] for s in stages.values()),
                       "rows_per_second": round(rows / wall) if wall else None}}
@@ -81,19 +111,27 @@ def bench_size(work: Path, completions: int, days: int, daily: int) -> dict:
     root = work / str(completions)
     shutil.rmtree(root, ignore_errors=True)
     landing, out, logs = root / "landing", root / "out", root / "logs"
-    started = time.perf_counter()
-    written = write_landing(landing, FIRST_DAY, completions, days, daily)
-    generated = round(time.perf_counter() - started, 2)
+    # in a process of its own: a child's peak memory counts its parent's at the fork, so
+    # the benchmark's own process must stay small
+    made = measure([sys.executable, "-m", "cme.bench.landing", str(landing), FIRST_DAY.isoformat(),
+                    str(completions), str(days), str(daily)], logs / "generate.log")
+    if not made.ok:
+        raise RuntimeError(f"generating {completions:,} completions failed; see {logs / 'generate.log'}")
+    written, generated = made.result, made.wall
     floor = measure([sys.executable, "-m", "cme.bench.floor", str(landing / FIRST_DAY.isoformat()),
                      str(root / "floor.duckdb")], logs / "floor.log")
     (root / "floor.duckdb").unlink(missing_ok=True)
     first = run_day(landing, out, FIRST_DAY, logs)
-    daily_runs = [run_day(landing, out, FIRST_DAY + timedelta(days=k), logs)
-                  for k in range(1, days + 1)]
+    daily_runs = []
+    for k in range(1, days + 1):
+        if (daily_runs[-1] if daily_runs else first)["failed"]:
+            break
+        daily_runs.append(run_day(landing, out, FIRST_DAY + timedelta(days=k), logs))
     return {"completions": completions, "generate_seconds": generated,
             "rows_landed": {d: sum(f.values()) for d, f in written.items()},
             "floor": asdict(floor),
-            "floor_ratio": round(first["total"]["wall"] / floor.wall, 1) if floor.wall else None,
+            "floor_ratio": round(first["total"]["wall"] / floor.wall, 1)
+            if floor.wall and not first["failed"] else None,
             "first_load": first, "daily": daily_runs}
 
 
@@ -147,15 +185,17 @@ def assess(results: dict) -> list[dict]:
     worst = None
     for a, b in zip(ordered, ordered[1:]):
         for stage in STAGES:
-            e = _exponent(sizes[a]["first_load"]["stages"][stage]["wall"],
-                          sizes[b]["first_load"]["stages"][stage]["wall"], a, b)
+            sa, sb = (sizes[n]["first_load"]["stages"].get(stage) for n in (a, b))
+            if not (sa and sb and sa["ok"] and sb["ok"]):
+                continue
+            e = _exponent(sa["wall"], sb["wall"], a, b)
             if e is not None and (worst is None or e > worst[0]):
                 worst = (e, stage, a, b)
     check("largest growth exponent of a first-load stage (1.0 = linear)",
           worst and worst[0], 1.1, worst and f"{worst[1]}, {worst[2]:,} -> {worst[3]:,}")
 
     def daily_wall(size):
-        runs = sizes.get(size, {}).get("daily") or []
+        runs = [r for r in sizes.get(size, {}).get("daily") or [] if not r["failed"]]
         return round(sum(r["total"]["wall"] for r in runs) / len(runs), 2) if runs else None
 
     d1, d10 = daily_wall(1_000_000), daily_wall(10_000_000)
@@ -167,7 +207,10 @@ def assess(results: dict) -> list[dict]:
     if m10:
         peak = round(max([m10["first_load"]["total"]["rss_mb"]]
                          + [r["total"]["rss_mb"] for r in m10["daily"]]) / 1024, 2)
-    check("10 M first load: peak memory of any process (GiB)", peak, TARGETS["peak_rss_gib"])
+    check("10 M first load: peak memory of any process (GiB)", peak, TARGETS["peak_rss_gib"],
+          m10["first_load"]["failed"] or "" if m10 else "")
+    if m10 and m10["first_load"]["failed"]:
+        checks[-1]["met"] = False  # it did not complete
     return checks
 
 
@@ -182,13 +225,18 @@ def markdown(results: dict) -> str:
                   "| stage | first load: wall s | CPU s | peak MB | daily run (mean of "
                   f"{len(daily)}): wall s | CPU s | peak MB |", "|---|---:|---:|---:|---:|---:|---:|"]
         for stage in [*STAGES, "total"]:
-            f = first["total"] if stage == "total" else first["stages"][stage]
-            ds = [d["total"] if stage == "total" else d["stages"][stage] for d in daily]
+            f = first["total"] if stage == "total" else first["stages"].get(stage)
+            ds = [x for x in (d["total"] if stage == "total" else d["stages"].get(stage) for d in daily) if x]
             mean = (lambda key: round(sum(x[key] for x in ds) / len(ds), 2)) if ds else (lambda key: "")
             peak = max((x["rss_mb"] for x in ds), default="")
             name = "**whole run**" if stage == "total" else stage
-            lines.append(f"| {name} | {f['wall']} | {f['cpu']} | {f['rss_mb']:.0f} | {mean('wall')} | "
+            cells = "| not run | | " if f is None else (
+                f"| {f['wall']}{'' if f.get('ok', True) else ' (failed)'} | {f['cpu']} | {f['rss_mb']:.0f} ")
+            lines.append(f"| {name} {cells}| {mean('wall')} | "
                          f"{mean('cpu')} | {peak if peak == '' else f'{peak:.0f}'} |")
+        for run in [first, *daily]:
+            if run["failed"]:
+                lines += ["", f"**{run['date']}: {run['failed']}.**"]
         lines += ["", f"Rows per second (whole run, all files): first load "
                       f"{first['total']['rows_per_second']:,}; daily "
                       + ", ".join(f"{d['total']['rows_per_second']:,}" for d in daily) + ".",

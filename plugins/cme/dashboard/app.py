@@ -52,7 +52,7 @@ def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
         if not warehouse.exists():
             raise HTTPException(404, f"no warehouse at {warehouse}: run `cme run --out {out_dir}` first")
         try:
-            return duckdb.connect(str(warehouse), read_only=True)
+            return duckdb.connect(str(warehouse), read_only=True, config=duckdb_config())
         except duckdb.IOException:
             raise HTTPException(503, "a run is writing the warehouse right now; reload in a minute")
 
