@@ -17,6 +17,9 @@
 -- depends_on: {{ ref('int_learner_board_ids_deduplicated') }}
 -- depends_on: {{ ref('int_activities_deduplicated') }}
 -- depends_on: {{ ref('int_activity_credits_deduplicated') }}
+-- depends_on: {{ ref('int_people_resolved') }}
+-- depends_on: {{ ref('int_credit_types_configured') }}
+-- depends_on: {{ ref('activity_formats') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -26,10 +29,8 @@
 ) }}
 {% set recompute_all = is_incremental() and var('recompute_all', false) %}
 
-with evaluated as (select * from {{ ref('int_credit_decisions_evaluated') }}),
-
-{% if is_incremental() %}
-completions as (select * from {{ ref('int_completions_unioned') }}),
+{% if is_incremental() and not recompute_all %}
+with completions as (select * from {{ ref('int_completions_unioned') }}),
 accounts as (select * from {{ ref('int_accounts_linked') }}),
 
 changed_accounts as (
@@ -63,6 +64,23 @@ affected as (
     union
     select completion_key from {{ this }} semi join affected_people using (person_id)
 ),
+
+-- everyone who now holds an affected completion: their decisions are evaluated whole
+-- (caps and once-a-day rules are per person), and no one else's, so a day's cost
+-- follows what it touched rather than the history
+people_in_scope as (
+    select distinct person_id from completions semi join affected using (completion_key)
+),
+
+completions_in_scope as (
+    select * from completions semi join people_in_scope using (person_id)
+),
+
+evaluated as (
+    {{ evaluate_credit_decisions('completions_in_scope') }}
+),
+{% else %}
+with evaluated as (select * from {{ ref('int_credit_decisions_evaluated') }}),
 {% endif %}
 
 {% if recompute_all and execute %}
