@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
 
 from cme.bodies.base import Body, Field, OutputFile, ReceiptRow, write_atomically
 from cme.settings import ProviderSettings
@@ -61,30 +62,36 @@ def _cell(value):
     return "" if value is None else neutralise(value)
 
 
-def _put(sheet, row: int, column: int, value) -> None:
-    cell = sheet.cell(row=row, column=column, value=value)
-    if isinstance(value, str):
-        cell.data_type = "s"  # stored as a string, whatever it starts with
-
-
 def write_template(records: list[dict], fields: list[Field], folder: Path, batch_id: str,
                    settings: ProviderSettings) -> list[OutputFile]:
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "Learners"
-    for column, f in enumerate(fields, start=1):
-        _put(sheet, 1, column, neutralise(f.name))
-    for row, record in enumerate(records, start=2):
-        for column, f in enumerate(fields, start=1):
-            try:
-                _put(sheet, row, column, _cell(record.get(f.source)))
-            except Exception as exc:  # noqa: BLE001 - openpyxl's message quotes the value
-                raise UnwritableValue(record["record_key"], f.name, type(exc).__name__) from None
+    # write-only: rows stream out instead of a sheet of cell objects held in memory (a
+    # 30,000-record batch took 13 s that way). A text cell is text: `neutralise` leaves
+    # none starting with "=", the one prefix openpyxl would store as a formula.
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Learners")
+    sheet.append([neutralise(f.name) for f in fields])
+    for record in records:
+        row = [_cell(record.get(f.source)) for f in fields]
+        try:
+            sheet.append(row)
+        except Exception as exc:  # noqa: BLE001 - openpyxl's message quotes the value
+            raise UnwritableValue(record["record_key"], _unwritable_field(fields, row),
+                                  type(exc).__name__) from None
     buffer = io.BytesIO()
     book.save(buffer)
     path = folder / f"{batch_id}.xlsx"
     write_atomically(path, buffer.getvalue())
     return [OutputFile(path, tuple(r["record_key"] for r in records))]
+
+
+def _unwritable_field(fields: list[Field], row: list) -> str:
+    """The name of the first field whose value a cell refuses (names only, never values)."""
+    for f, value in zip(fields, row):
+        try:
+            WriteOnlyCell(None, value=value)
+        except Exception:  # noqa: BLE001
+            return f.name
+    return "row"
 
 
 RESULT_COLUMNS = ("Status", "Message")
