@@ -134,6 +134,8 @@ def bench(
                                    help="Also time a day with no new rows on a small history through `cme run`."),
     json_out: Path = typer.Option(Path("bench-results.json"), "--json", help="Where to write the figures."),
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Also write the tables as Markdown."),
+    include: list[Path] = typer.Option([], "--include",
+                                       help="Figures of an earlier run (JSON) to put in the same tables."),
 ):
     """Measure each stage of a run (wall, CPU, peak memory) at several sizes, and the floor.
 
@@ -145,10 +147,15 @@ def bench(
     except ValueError:
         raise typer.BadParameter(f"{sizes!r} is not a comma-separated list of numbers",
                                  param_hint="'--sizes'") from None
-    if not counts or min(counts) < 1000:
+    if not counts and not include:
+        raise typer.BadParameter("no sizes to measure", param_hint="'--sizes'")
+    if counts and min(counts) < 1000:
         raise typer.BadParameter("every size must be at least 1000 completions", param_hint="'--sizes'")
+    for path in include:
+        if not path.is_file():
+            raise typer.BadParameter(f"{path} is not a file", param_hint="'--include'")
     results = run_bench(_folder(work, "--work"), counts, days, daily, empty_day, json_out,
-                        progress=lambda line: console.print(escape(line)))
+                        progress=lambda line: console.print(escape(line)), include=include)
     text = markdown(results)
     if markdown_out:
         markdown_out.write_text(text)

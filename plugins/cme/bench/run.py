@@ -159,6 +159,15 @@ def bench_empty_day(work: Path) -> dict:
     return asdict(m)
 
 
+def _commit() -> str | None:
+    """The code measured: the project's git commit, when it is a checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                               cwd=Path(__file__).resolve().parent, check=True).stdout.strip() or None
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def _exponent(a: float, b: float, na: int, nb: int) -> float | None:
     """How a time grows with size: 1.0 is linear, 2.0 quadratic (None when too small to say)."""
     if a <= 0 or b <= 0 or na == nb:
@@ -256,16 +265,26 @@ def markdown(results: dict) -> str:
 
 
 def bench(work: Path, sizes: list[int], days: int, daily: int, empty_day: bool,
-          json_path: Path | None, progress=print) -> dict:
+          json_path: Path | None, progress=print, include: list[Path] = ()) -> dict:
+    """Measure `sizes`; sizes and the empty day from the `include` files (earlier runs,
+    e.g. the hour-long 10 M one made separately) join the tables and the targets."""
     work.mkdir(parents=True, exist_ok=True)
     results = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
-               "argv": sys.argv, "sizes": []}
+               "argv": sys.argv, "commit": _commit(), "sizes": []}
+    for path in include:
+        earlier = json.loads(Path(path).read_text())
+        for size in earlier["sizes"]:
+            size.setdefault("measured", {k: earlier.get(k) for k in ("started", "commit")})
+        results["sizes"] += [s for s in earlier["sizes"] if s["completions"] not in sizes]
+        if earlier.get("empty_day") and not empty_day:
+            results["empty_day"] = earlier["empty_day"]
     if empty_day:
         progress("empty day on a small history (cme run) ...")
         results["empty_day"] = bench_empty_day(work)
     for n in sizes:
         progress(f"{n:,} completions: generate, floor, first load, {days} daily run(s) ...")
         results["sizes"].append(bench_size(work, n, days, daily))
+        results["sizes"].sort(key=lambda s: s["completions"])
         results["targets"] = assess(results)
         if json_path:  # written after each size: a long run keeps what it measured
             json_path.write_text(json.dumps(results, indent=1))
