@@ -30,6 +30,13 @@ def test_the_benchmark_runs_every_stage_at_its_smallest_size(tmp_path):
     assert first["stages"]["exports"]["result"]["ACCME_PARS"] > 1000  # records really went out
     assert size["floor"]["result"]["awards"] > 100_000 and size["floor_ratio"] > 1
     assert {t["target"] for t in results["targets"]} and "| **whole run** |" in table.read_text()
+    # a run measured earlier joins the tables of a later one (the 10 M size runs apart)
+    merged = tmp_path / "merged.json"
+    proc = run_cme("bench", "--work", tmp_path / "work", "--sizes", "", "--no-empty-day",
+                   "--include", figures, "--json", merged)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [s["first_load"] for s in json.loads(merged.read_text())["sizes"]] == [first]
+    assert "### 100,000 completions" in proc.stdout
     # the generated people are valid as the identity rules read them
     landing = tmp_path / "work" / "100000" / "landing" / first["date"]
     npis = [n for (n,) in duckdb.sql(f"select npi from read_csv('{landing}/learners.csv', "

@@ -36,6 +36,10 @@ from cme.warehouse import connect
 log = logging.getLogger(__name__)
 
 _SQL_TYPES = SQL_TYPES
+# A file's checked rows, before they land: an ordinary table in the warehouse rather
+# than a temporary one, so ten million rows can leave memory for the file (dropped in
+# the day's transaction; a day that fails leaves nothing behind).
+SCRATCH = "raw._ingest_checked"
 _META = ("_load_id", "_extract_date", "_file", "_line", "_extra")
 # first bytes of files that are not CSV text
 _MAGIC = (
@@ -338,7 +342,7 @@ def _ingest_file(con, extract: Extract, opened: Opened | None, day: date, timezo
     for records in read_chunks(extract, opened.handle) if opened else ():
         rows_read += records.rows_read
         if records.rows:
-            check(con, extract, records, timezone, "_validated", append=names is not None)
+            check(con, extract, records, timezone, SCRATCH, append=names is not None)
             names = records.names
         if records.quarantined:
             con.register("_structural", pd.DataFrame(records.quarantined, columns=[
@@ -347,16 +351,16 @@ def _ingest_file(con, extract: Extract, opened: Opened | None, day: date, timezo
                         "all_problems, raw_values::json from _structural", params)
             con.unregister("_structural")
     if names is not None:
-        finish(con, extract, names, "_validated")
+        finish(con, extract, names, SCRATCH)
         columns = ", ".join(f'"{c.name}"' for c in extract.columns)
         values = ", ".join(f"v{i}" for i in range(len(extract.columns)))
         con.execute(f"insert into raw.{extract.table} ({columns}, {', '.join(_META)}) "
-                    f"select {values}, ?, ?, ?, _line, _extra from _validated "
+                    f"select {values}, ?, ?, ?, _line, _extra from {SCRATCH} "
                     "where len(_problems) = 0", params)
         con.execute("insert into raw.quarantine select ?, ?, ?, _line, _problems[1].c, "
-                    f"_problems[1].r, {problems_text()}, _raw_values from _validated "
+                    f"_problems[1].r, {problems_text()}, _raw_values from {SCRATCH} "
                     "where len(_problems) > 0", params)
-        con.execute("drop table _validated")
+        con.execute(f"drop table {SCRATCH}")
     loaded = con.execute(f"select count(*) from raw.{extract.table} where _extract_date = ?",
                          [day]).fetchone()[0]
     quarantined = con.execute(

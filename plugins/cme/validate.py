@@ -149,12 +149,18 @@ def validate(con, extract: Extract, records: Records, tz: str, table: str) -> No
     finish(con, extract, records.names, table)
 
 
+def _kind(table: str) -> str:
+    """A name with a schema is an ordinary table: its rows can leave memory for the
+    database file; a bare name is a temporary table (small inputs, tests)."""
+    return "table" if "." in table else "temp table"
+
+
 def check(con, extract: Extract, records: Records, tz: str, table: str, append: bool = False) -> None:
     """Check and type `records` into temp table `<table>_checked`; with `append`, add them
     to it (the pieces of one file, cme.records.read_chunks)."""
     names = records.names
     last = {name: i for i, name in enumerate(names)}  # a repeated column: its last value
-    view = f"{table}_in"
+    view = f"{table.rpartition('.')[2]}_in"
     con.register(view, frame(records))
     # trim() with a character list is slow: only for values that start or end with one
     ws = lit(_WHITESPACE)
@@ -197,7 +203,7 @@ def check(con, extract: Extract, records: Records, tz: str, table: str, append: 
         for k, stage in enumerate(stages))
     raw_columns = ", ".join(f"f{i}" for i in range(len(names)))
     con.execute(f"""
-        {f'insert into {table}_checked' if append else f'create or replace temp table {table}_checked as'}
+        {f'insert into {table}_checked' if append else f'create or replace {_kind(table)} {table}_checked as'}
         with trimmed as (
             select _line, _pre{', ' + raw_columns if raw_columns else ''},
                    {', '.join(f'{t} as t{i}' for i, t in enumerate(trims))}
@@ -227,7 +233,7 @@ def finish(con, extract: Extract, names: list[str], table: str) -> None:
     extra = ("json_object(" + ", ".join(f"{lit(n)}, f{last[n]}" for n in extras) + ")") if extras else "NULL"
     # a key seen again in the file: the first occurrence loads, later ones are quarantined
     con.execute(f"""
-        create or replace temp table {table} as
+        create or replace {_kind(table)} {table} as
         with dups as (
             select {key_list}, min(_line) as _first from {table}_checked
             where len(_problems) = 0 group by all having count(*) > 1),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 
+from cme.warehouse import duckdb_config
 from cme.bench.stage import STAGES
 
 FIRST_DAY = date(2026, 11, 16)
@@ -246,6 +247,10 @@ def markdown(results: dict) -> str:
         for run in [first, *daily]:
             if run["failed"]:
                 lines += ["", f"**{run['date']}: {run['failed']}.**"]
+        measured = size.get("measured") or {k: results.get(k) for k in ("started", "commit",
+                                                                       "duckdb_memory_limit")}
+        lines += ["", f"Measured {measured.get('started') or '?'} at commit {measured.get('commit') or '?'}, "
+                      f"DuckDB memory limit {measured.get('duckdb_memory_limit') or '?'}."]
         lines += ["", f"Rows per second (whole run, all files): first load "
                       f"{first['total']['rows_per_second']:,}; daily "
                       + ", ".join(f"{d['total']['rows_per_second']:,}" for d in daily) + ".",
@@ -270,11 +275,13 @@ def bench(work: Path, sizes: list[int], days: int, daily: int, empty_day: bool,
     e.g. the hour-long 10 M one made separately) join the tables and the targets."""
     work.mkdir(parents=True, exist_ok=True)
     results = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
-               "argv": sys.argv, "commit": _commit(), "sizes": []}
+               "argv": sys.argv, "commit": _commit(),
+               "duckdb_memory_limit": duckdb_config()["memory_limit"], "sizes": []}
     for path in include:
         earlier = json.loads(Path(path).read_text())
         for size in earlier["sizes"]:
-            size.setdefault("measured", {k: earlier.get(k) for k in ("started", "commit")})
+            size.setdefault("measured", {k: earlier.get(k) for k in ("started", "commit",
+                                                                     "duckdb_memory_limit")})
         results["sizes"] += [s for s in earlier["sizes"] if s["completions"] not in sizes]
         if earlier.get("empty_day") and not empty_day:
             results["empty_day"] = earlier["empty_day"]
