@@ -99,11 +99,15 @@ VALUE_KEYS = ("partial_unexpected_list", "partial_unexpected_counts", "unexpecte
 
 
 def without_values(outcome):
-    """A copy of a suite validation result with every failing value removed."""
-    redacted = copy.deepcopy(outcome)
-    for check in redacted.results:
-        for value_key in VALUE_KEYS:
-            check.result.pop(value_key, None)
+    """A copy of a suite validation result with every failing value removed. Only what
+    changes is copied: a deep copy of a result listing a hundred thousand failing rows
+    took seconds per gate."""
+    redacted = copy.copy(outcome)
+    redacted.results = []
+    for check in outcome.results:
+        kept = copy.copy(check)
+        kept.result = {k: v for k, v in check.result.items() if k not in VALUE_KEYS}
+        redacted.results.append(kept)
     return redacted
 
 
