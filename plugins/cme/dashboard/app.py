@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from cme.dashboard import charts, queries
+from cme.warehouse import duckdb_config
 
 HERE = Path(__file__).parent
 GX_ROOT = Path("gx/gx")  # the GX file context the gates keep under OUT
