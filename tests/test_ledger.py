@@ -68,7 +68,8 @@ def written_versions(out: Path) -> set[tuple]:
 def rows_in(path: Path) -> int:
     """Records in one submission file, read from the file itself."""
     if path.suffix == ".xlsx":
-        return load_workbook(path, read_only=True).worksheets[0].max_row - 1
+        # counted, not read from the sheet's dimension (a write-only workbook has none)
+        return sum(1 for _ in load_workbook(path, read_only=True).worksheets[0].iter_rows()) - 1
     if path.suffix == ".xml":
         return len(etree.parse(str(path)).getroot().findall("roster/attendees/attendee"))
     if path.name.endswith("-requests.jsonl"):
