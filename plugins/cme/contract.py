@@ -16,6 +16,9 @@ ROLES = ("planner", "faculty", "reviewer", "moderator", "staff")
 NATURES = ("employee", "owner", "researcher", "consultant", "advisor", "speaker", "contractor",
            "royalties", "executive", "stock")
 MITIGATIONS = ("divest", "recusal", "peer_review", "attest", "other")
+# PARS activity fields (reference, "Activity data"): the spellings are ours [A].
+DELIVERY_METHODS = ("in_person", "online", "hybrid")
+OUTCOME_MEASURES = ("competence", "performance", "patient_health", "community_health")
 
 # Longest value read, in characters: a longer one quarantines its row.
 MAX_VALUE_CHARS = 10_000
@@ -80,7 +83,29 @@ EXTRACTS: tuple[Extract, ...] = (
         _c("evaluation_required", "bool", True),
         _c("passing_score", "int", minimum=0, maximum=100),
         _c("updated_at", "timestamp", True),
+        # Optional PARS activity fields (issue 12); extracts without them still load.
+        _c("delivery_method", "enum", choices=DELIVERY_METHODS),
+        _c("location_city"),
+        _c("location_state", "state"),
+        _c("location_country"),
+        _c("description"),
+        _c("joint_provider_name"),
+        _c("outcome_measures"),  # ';'-separated, each one of OUTCOME_MEASURES
+        _c("commercial_support_monetary", "decimal", minimum=0),
+        _c("commercial_support_in_kind", "decimal", minimum=0),
+        # learner counts the provider entered in PARS by hand, if any: compared with ours
+        _c("pars_physician_learners", "int", minimum=0),
+        _c("pars_other_learners", "int", minimum=0),
     ), (RowCheck("start_date", "end_date", False, "end_date is before start_date"),)),
+    # Commercial support per supporter (ACCME Standard 4), when the LMS keeps it so; it
+    # takes precedence over the activity's own totals.
+    Extract("commercial_support.csv", "commercial_supports", "reference", ("activity_id", "supporter"), (
+        _c("activity_id", required=True),
+        _c("supporter", required=True),
+        _c("monetary_amount", "decimal", minimum=0),
+        _c("in_kind_amount", "decimal", minimum=0),
+        _c("agreement_signed_date", "date"),
+    )),
     Extract("activity_credits.csv", "activity_credits", "reference", ("activity_id", "credit_type"), (
         _c("activity_id", required=True),
         _c("credit_type", required=True),

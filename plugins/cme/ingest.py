@@ -113,6 +113,10 @@ def ensure_schema(con) -> None:
             f"create table if not exists raw.{extract.table} ({cols}, _load_id VARCHAR, "
             "_extract_date DATE, _file VARCHAR, _line INTEGER, _extra JSON)"
         )
+        # columns the contract gained later (all optional): older warehouses get them too
+        for c in extract.columns:
+            con.execute(f'alter table raw.{extract.table} add column if not exists "{c.name}" '
+                        f"{_SQL_TYPES[c.type]}")
     con.execute("""
         create table if not exists raw.quarantine (
             _load_id VARCHAR, _extract_date DATE, _file VARCHAR, _line INTEGER,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cme import PROJECT_DIR
 
 DEFAULT_SETTINGS_PATH = PROJECT_DIR / "config" / "provider.toml"
-BODIES = ("ACCME_PARS", "JA_PARS", "CE_BROKER", "CPE_MONITOR")
+BODIES = ("ACCME_PARS", "JA_PARS", "CE_BROKER", "CPE_MONITOR", "ACCME_PARS_ACTIVITIES", "JA_PARS_ACTIVITIES")
 
 
 class SettingsError(ValueError):
@@ -37,6 +37,8 @@ class ProviderSettings(BaseModel):
     pars_moc_window_days: int = Field(30, ge=1, le=366)
     # month-day the PARS learner year closes, in the following year
     pars_learner_year_close: str = "03-31"
+    # month-day by which a year's activities must be entered and closed in PARS, next year
+    pars_activity_year_close: str = "03-31"
     cebroker_window_days: int = Field(30, ge=1, le=366)
     cpe_monitor_window_days: int = Field(60, ge=1, le=366)
     disclosure_freshness_months: int = Field(12, ge=1, le=60)
@@ -78,7 +80,7 @@ class ProviderSettings(BaseModel):
             raise ValueError(f"states must be 2 capital letters, got {bad}")
         return value
 
-    @field_validator("pars_learner_year_close")
+    @field_validator("pars_learner_year_close", "pars_activity_year_close")
     @classmethod
     def _month_day(cls, value: str) -> str:
         try:
@@ -104,6 +106,7 @@ class ProviderSettings(BaseModel):
             "cebroker_states": list(self.cebroker_states),
             "pars_moc_window_days": self.pars_moc_window_days,
             "pars_learner_year_close": self.pars_learner_year_close,
+            "pars_activity_year_close": self.pars_activity_year_close,
             "cebroker_window_days": self.cebroker_window_days,
             "cpe_monitor_window_days": self.cpe_monitor_window_days,
             "acpe_provider_number": self.acpe_provider_number,

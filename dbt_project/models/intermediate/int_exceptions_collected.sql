@@ -5,6 +5,8 @@
 with pars as (select * from {{ ref('fct_pars_records') }}),
 cebroker as (select * from {{ ref('fct_cebroker_records') }}),
 cpe as (select * from {{ ref('fct_cpe_monitor_records') }}),
+pars_activities as (select * from {{ ref('fct_pars_activities') }}),
+commercial_supports as (select * from {{ ref('int_commercial_supports_deduplicated') }}),
 tracked as (select * from {{ ref('int_submissions_tracked') }}),
 people as (select * from {{ ref('dim_people') }}),
 quarantine as (select * from {{ ref('int_quarantined_rows_resolved') }}),
@@ -20,8 +22,11 @@ records as (
            error_codes, submission_state, body_message
     from {{ body_mart }}
     where record_action = 'Add'
-    {% if not loop.last %}union all{% endif %}
+    union all
     {% endfor %}
+    select body, record_key, person_id, activity_id, cast(null as date), due_on, window_closes_on,
+           error_codes, submission_state, body_message
+    from pars_activities
 ),
 
 pending as (select * from records where submission_state = 'pending'),
@@ -125,7 +130,63 @@ disclosures as (
                 else 'commercial support agreement signed after the activity started' end
     from activities
     where commercial_support
+      and commercial_supporters = 0
       and (commercial_agreement_signed_date is null or commercial_agreement_signed_date > start_date)
+    union all
+    {# per supporter, when the LMS lists them: each needs its own agreement (Standard 4) #}
+    select 'DISCLOSURE', 'COMMERCIAL_AGREEMENT_LATE',
+           case when activities.start_date >= {{ as_of_date() }} then 'warning' else 'error' end,
+           activities.activity_id || '|' || commercial_supports.supporter, null, activities.activity_id,
+           null, activities.start_date,
+           'supporter ' || commercial_supports.supporter || ': ' ||
+           case when commercial_supports.agreement_signed_date is null then 'commercial support without a signed agreement'
+                else 'commercial support agreement signed after the activity started' end
+    from commercial_supports
+    inner join activities using (activity_id)
+    where commercial_supports.agreement_signed_date is null
+       or commercial_supports.agreement_signed_date > activities.start_date
+),
+
+{# The activity layer (PARS activity records): what an accreditation review finds
+   first. Each is due at the year close; before it, an upcoming problem. #}
+activity_problems as (
+    select body, 'ACTIVITY_NOT_IN_PARS' as reason_code, record_key as subject_key, activity_id,
+           record_key, due_on,
+           'activity ' || activity_id || ', ' || reporting_year || ': no ACCME activity id and no activity record sent'
+               as detail
+    from pars_activities
+    where accme_activity_id is null
+      and submission_state not in ('written', 'sending', 'sent', 'accepted')
+    union all
+    select body, 'ACTIVITY_FIELDS_MISSING', record_key, activity_id, record_key, due_on,
+           'activity ' || activity_id || ', ' || reporting_year || ' is ' || pars_status
+               || '; to be Closed by ' || strftime(due_on, '%m/%d/%Y') || ' it needs: '
+               || array_to_string(missing_fields, ', ')
+    from pars_activities
+    where len(missing_fields) > 0
+    union all
+    select body, 'LEARNER_COUNT_MISMATCH', record_key, activity_id, record_key, due_on,
+           'activity ' || activity_id || ', ' || reporting_year || ': the credit facts count '
+               || physician_learners || ' physician and ' || other_learners || ' other learners; '
+               || case when pars_physician_learners is not null or pars_other_learners is not null
+                       then 'PARS was given ' || coalesce(cast(pars_physician_learners as varchar), '?') || ' and '
+                            || coalesce(cast(pars_other_learners as varchar), '?') || ' by hand'
+                       else 'the record live at PARS says ' || live_physician_learners || ' and '
+                            || live_other_learners || ', and the year is closed' end
+    from pars_activities
+    where ((pars_physician_learners is not null or pars_other_learners is not null)
+           and reporting_year = year(end_date)
+           and (pars_physician_learners is distinct from physician_learners
+                or pars_other_learners is distinct from other_learners))
+       or (live_physician_learners is not null and {{ as_of_date() }} > due_on
+           and (live_physician_learners <> physician_learners or live_other_learners <> other_learners))
+),
+
+activities_layer as (
+    select body, reason_code,
+           case when due_on >= {{ as_of_date() }} then 'warning' else 'error' end as severity,
+           subject_key, cast(null as varchar) as person_id, activity_id, record_key, due_on, detail
+    from activity_problems
 ),
 
 unioned as (
@@ -136,6 +197,7 @@ unioned as (
     union all select * from corrections
     union all select * from identity
     union all select * from ingest
+    union all select * from activities_layer
 ),
 
 final as (

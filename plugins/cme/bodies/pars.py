@@ -64,11 +64,17 @@ def _cell(value):
 
 def write_template(records: list[dict], fields: list[Field], folder: Path, batch_id: str,
                    settings: ProviderSettings) -> list[OutputFile]:
+    return write_workbook(records, fields, folder, batch_id, "Learners")
+
+
+def write_workbook(records: list[dict], fields: list[Field], folder: Path, batch_id: str,
+                   sheet_name: str) -> list[OutputFile]:
+    """One sheet: the fields' names, then a row per record, as `<batch_id>.xlsx`."""
     # write-only: rows stream out instead of a sheet of cell objects held in memory (a
     # 30,000-record batch took 13 s that way). A text cell is text: `neutralise` leaves
     # none starting with "=", the one prefix openpyxl would store as a formula.
     book = Workbook(write_only=True)
-    sheet = book.create_sheet("Learners")
+    sheet = book.create_sheet(sheet_name)
     sheet.append([neutralise(f.name) for f in fields])
     for record in records:
         row = [_cell(record.get(f.source)) for f in fields]

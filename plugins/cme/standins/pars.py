@@ -59,6 +59,7 @@ class ParsStandIn(StandIn):
         self.by_key: dict[str, str] = {}
         self._ids = iter(range(1, 10**9))
         self._id_lock = threading.Lock()
+        self.activities: dict[tuple[str, str], dict] = {}  # (provider activity id, year) -> saved
 
     @staticmethod
     def natural_key(r: dict) -> str:
@@ -84,6 +85,13 @@ class ParsStandIn(StandIn):
                 self.by_key[key] = credit_id
                 self.record(key)
             return json_response(200, {"Status": "Received", "CreditId": credit_id})
+        if path == "/SaveActivity" and method == "POST":
+            return self._save_activity(json.loads(body or b"{}"))
+        if path == "/GetActivity":
+            found = self.activities.get((params.get("ProviderActivityId", ""), params.get("ReportingYear", "")))
+            if not found:
+                return json_response(404, {"Status": "NotFound"})
+            return json_response(200, {"Status": "Accepted", **found})
         if path == "/GetLearnerStatusByCreditId":
             found = self.records.get(params.get("CreditId", ""))
             if not found:
@@ -97,3 +105,23 @@ class ParsStandIn(StandIn):
             return json_response(200, {"Status": found["status"], "Message": found["message"],
                                        "CreditId": credit_id})
         return json_response(404, {"Status": "NotFound"})
+
+    def _save_activity(self, request: dict):
+        """SaveActivity: an upsert by provider activity id and year, decided at once. Refused:
+        a record without its Draft fields, or Closed without learner counts."""
+        if (request.get("User"), request.get("Password")) != self.credentials:
+            return json_response(401, {"Status": "Error", "Message": "invalid credentials"})
+        activity = request.get("Activity", {})
+        missing = [f for f in ("Provider Activity ID", "Reporting Year", "Activity Title", "Activity Format",
+                               "Start Date", "End Date") if not activity.get(f)]
+        if activity.get("Activity Status") == "Closed":
+            missing += [f for f in ("Total Physician Learners", "Total Other Learners") if activity.get(f) == ""]
+        if missing:
+            return json_response(200, {"Status": "Rejected", "Message": "missing " + ", ".join(missing)})
+        key = (activity["Provider Activity ID"], activity["Reporting Year"])
+        with self._id_lock:
+            held = self.activities.get(key)
+            activity_id = held["ActivityId"] if held else f"A{next(self._ids):07d}"
+            self.activities[key] = {"ActivityId": activity_id, "Activity": activity}
+            self.record("|".join(key))
+        return json_response(200, {"Status": "Accepted", "ActivityId": activity_id})
