@@ -40,6 +40,8 @@ class Column:
     exclusive_minimum: bool = False
     # The learner's personal data: never printed in logs or reports.
     personal: bool = False
+    # What the extract's writer needs to know beyond the type (docs/landing-contract.md).
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Extract:
     key: tuple[str, ...]
     columns: tuple[Column, ...]
     row_checks: tuple[RowCheck, ...] = field(default=())
+    note: str = ""
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -84,18 +87,17 @@ EXTRACTS: tuple[Extract, ...] = (
         _c("passing_score", "int", minimum=0, maximum=100),
         _c("updated_at", "timestamp", True),
         # Optional PARS activity fields (issue 12); extracts without them still load.
-        _c("delivery_method", "enum", choices=DELIVERY_METHODS),
-        _c("location_city"),
-        _c("location_state", "state"),
-        _c("location_country"),
-        _c("description"),
-        _c("joint_provider_name"),
-        _c("outcome_measures"),  # ';'-separated, each one of OUTCOME_MEASURES
-        _c("commercial_support_monetary", "decimal", minimum=0),
-        _c("commercial_support_in_kind", "decimal", minimum=0),
-        # learner counts the provider entered in PARS by hand, if any: compared with ours
-        _c("pars_physician_learners", "int", minimum=0),
-        _c("pars_other_learners", "int", minimum=0),
+        _c("delivery_method", "enum", choices=DELIVERY_METHODS, note="PARS delivery method (Active)"),
+        _c("location_city", note="in-person and hybrid activities (Active)"),
+        _c("location_state", "state", note="2-letter state, for the US (Active)"),
+        _c("location_country", note="e.g. US (Active)"),
+        _c("description", note="activity description (Active)"),
+        _c("joint_provider_name", note="for a jointly provided activity (Closed)"),
+        _c("outcome_measures", note="`;`-separated, each one of " + ", ".join(f"`{m}`" for m in OUTCOME_MEASURES) + " (Closed)"),
+        _c("commercial_support_monetary", "decimal", minimum=0, note="total, when commercial_support.csv does not list supporters (Closed)"),
+        _c("commercial_support_in_kind", "decimal", minimum=0, note="as commercial_support_monetary"),
+        _c("pars_physician_learners", "int", minimum=0, note="entered in PARS by hand for the year the activity ended, if any; compared with the credit facts"),
+        _c("pars_other_learners", "int", minimum=0, note="as pars_physician_learners"),
     ), (RowCheck("start_date", "end_date", False, "end_date is before start_date"),)),
     # Commercial support per supporter (ACCME Standard 4), when the LMS keeps it so; it
     # takes precedence over the activity's own totals.
@@ -104,8 +106,9 @@ EXTRACTS: tuple[Extract, ...] = (
         _c("supporter", required=True),
         _c("monetary_amount", "decimal", minimum=0),
         _c("in_kind_amount", "decimal", minimum=0),
-        _c("agreement_signed_date", "date"),
-    )),
+        _c("agreement_signed_date", "date", note="must be on or before the activity's start (Standard 4)"),
+    ), note="Optional. When it lists supporters for an activity, their amounts replace the activity's "
+            "own commercial-support totals, and each supporter needs its own agreement."),
     Extract("activity_credits.csv", "activity_credits", "reference", ("activity_id", "credit_type"), (
         _c("activity_id", required=True),
         _c("credit_type", required=True),

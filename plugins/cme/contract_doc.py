@@ -86,7 +86,7 @@ def _values(column: Column) -> str:
     low = None if column.minimum is None else (
         f"> {column.minimum:g}" if column.exclusive_minimum else f">= {column.minimum:g}")
     high = None if column.maximum is None else f"<= {column.maximum:g}"
-    return " and ".join(p for p in (low, high) if p)
+    return "; ".join(p for p in (" and ".join(p for p in (low, high) if p), column.note) if p)
 
 
 def _extract(extract: Extract) -> str:
@@ -94,7 +94,8 @@ def _extract(extract: Extract) -> str:
         else "event (append-only)"
     lines = [f"## {extract.file}", "",
              f"Raw table `raw.{extract.table}`; {kind}; key "
-             + ", ".join(f"`{k}`" for k in extract.key) + ".", "",
+             + ", ".join(f"`{k}`" for k in extract.key) + "."
+             + (f" {extract.note}" if extract.note else ""), "",
              "| column | type | required | values | personal |", "|---|---|---|---|---|"]
     for c in extract.columns:
         lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.required else ''} | {_values(c)} | "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cme.contract import BY_FILE, EXTRACTS
 from cme.npi import make_npi
-from cme.synthetic import disclosures, golden
+from cme.synthetic import activity_details, disclosures, golden
 
 DEFAULT_START = date(2026, 11, 16)
 STATES = ("FL", "FL", "FL", "TX", "CA", "GA", "NY")
@@ -349,6 +349,8 @@ def generate(out: Path, days: int = 3, learners: int = 200, seed: int = 7,
             files["faculty_disclosures.csv"], forms = disclosures.disclosures(
                 seed, start, bulk.activities + upcoming)
             disclosures.write_forms(out / "documents", forms)
+            files["commercial_support.csv"] = golden.commercial_supports(start) + \
+                activity_details.fill(seed, files["activities.csv"])
         folder = out / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         for file, rows in files.items():

@@ -23,7 +23,12 @@ def _ts(day: date, hhmm: str) -> str:
 def activities(s: date) -> list[dict]:
     upd = _ts(s - timedelta(days=2), "08:00")
     base = dict(providership="direct", commercial_support="N", commercial_agreement_signed_date="",
-                cebroker_course_id="", updated_at=upd)
+                cebroker_course_id="", updated_at=upd,
+                # the PARS activity fields (issue 12): complete unless a case says otherwise
+                delivery_method="online", location_city="", location_state="", location_country="",
+                description="Case-based module with a post-test.", joint_provider_name="",
+                outcome_measures="competence", commercial_support_monetary="",
+                commercial_support_in_kind="", pars_physician_learners="", pars_other_learners="")
     return [
         dict(base, activity_id="GA-ENDURING", title="Anticoagulation update", activity_format="IEM",
              start_date=_d(s - timedelta(days=200)), end_date=_d(s + timedelta(days=165)),
@@ -32,16 +37,40 @@ def activities(s: date) -> list[dict]:
         dict(base, activity_id="GA-LIVE", title="Sepsis grand rounds", activity_format="C",
              start_date=_d(s - timedelta(days=1)), end_date=_d(s - timedelta(days=1)),
              accme_activity_id="PARS-100002", cebroker_course_id="20-700002",
-             evaluation_required="N", passing_score=""),
+             evaluation_required="N", passing_score="",
+             # ACTIVITY_FIELDS_MISSING: held in person, but no city and no outcome measure
+             delivery_method="in_person", location_state="IL", location_country="US",
+             outcome_measures=""),
         dict(base, activity_id="GA-PHARM", title="Opioid stewardship", activity_format="IEM",
              start_date=_d(s - timedelta(days=90)), end_date=_d(s + timedelta(days=275)),
              accme_activity_id="PARS-100003", evaluation_required="Y", passing_score=""),
         dict(base, activity_id="GA-ABP", title="Pediatric asthma cases", activity_format="EM",
              start_date=_d(s - timedelta(days=60)), end_date=_d(s + timedelta(days=300)),
-             accme_activity_id="PARS-100004", evaluation_required="N", passing_score=""),
+             accme_activity_id="PARS-100004", evaluation_required="N", passing_score="",
+             # COMMERCIAL_AGREEMENT_LATE for one of its two supporters (commercial_supports)
+             commercial_support="Y", commercial_agreement_signed_date=_d(s - timedelta(days=70))),
         dict(base, activity_id="GA-PAST", title="Retired module", activity_format="EM",
              start_date=_d(s - timedelta(days=400)), end_date=_d(s - timedelta(days=30)),
-             accme_activity_id="PARS-100005", evaluation_required="N", passing_score=""),
+             accme_activity_id="PARS-100005", evaluation_required="N", passing_score="",
+             # LEARNER_COUNT_MISMATCH: the counts entered in PARS by hand are not the facts'
+             pars_physician_learners="9", pars_other_learners="0"),
+        # ACTIVITY_NOT_IN_PARS: last year's course, never registered, and that year's
+        # PARS close has passed (so the activity batch can no longer send it: WINDOW_CLOSED)
+        dict(base, activity_id="GA-UNREPORTED", title="Wound care workshop", activity_format="C",
+             start_date=_d(s - timedelta(days=330)), end_date=_d(s - timedelta(days=330)),
+             accme_activity_id="", evaluation_required="N", passing_score="",
+             delivery_method="in_person", location_city="Tampa", location_state="FL",
+             location_country="US"),
+    ]
+
+
+def commercial_supports(s: date) -> list[dict]:
+    """GA-ABP's two supporters: the second agreement was signed after the activity began."""
+    return [
+        dict(activity_id="GA-ABP", supporter="Acme Pharma", monetary_amount="10000", in_kind_amount="",
+             agreement_signed_date=_d(s - timedelta(days=70))),
+        dict(activity_id="GA-ABP", supporter="Globex Devices", monetary_amount="", in_kind_amount="2500",
+             agreement_signed_date=_d(s - timedelta(days=50))),
     ]
 
 
@@ -52,7 +81,7 @@ def activity_credits() -> list[dict]:
         ("GA-LIVE", "AMA_PRA_1", "3.0", ""), ("GA-LIVE", "ANCC", "3.0", ""),
         ("GA-PHARM", "ACPE_P", "1.5", UAN_P), ("GA-PHARM", "ACPE_T", "1.5", UAN_T),
         ("GA-ABP", "AMA_PRA_1", "1.0", ""), ("GA-ABP", "ABP_LLSA", "1.0", ""),
-        ("GA-PAST", "AMA_PRA_1", "1.0", ""),
+        ("GA-PAST", "AMA_PRA_1", "1.0", ""), ("GA-UNREPORTED", "AMA_PRA_1", "2.0", ""),
     ]
     return [dict(activity_id=a, credit_type=t, max_credits=m, uan=u) for a, t, m, u in rows]
 
