@@ -1,4 +1,4 @@
-"""Start the three stand-in services on 127.0.0.1 and describe them as Airflow connections."""
+"""Start the stand-in services on 127.0.0.1 and describe them as Airflow connections."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -15,6 +15,7 @@ http_timeout_seconds = {timeout}
 ACCME_PARS = "http"
 CE_BROKER = "http"
 CPE_MONITOR = "http"
+ACCME_PARS_ACTIVITIES = "http"
 """
 
 
@@ -22,7 +23,9 @@ CPE_MONITOR = "http"
 def running(pars_registry: dict, cebroker_registry: dict, cpe_registry: dict, **faults):
     services = {"ACCME_PARS": ParsStandIn(pars_registry, **faults),
                 "CE_BROKER": CeBrokerStandIn(cebroker_registry, **faults),
-                "CPE_MONITOR": CpeMonitorStandIn(cpe_registry, **faults)}
+                "CPE_MONITOR": CpeMonitorStandIn(cpe_registry, **faults),
+                # the PARS activity web service, under its own connection
+                "ACCME_PARS_ACTIVITIES": ParsStandIn(pars_registry, **faults)}
     env = {}
     try:
         for body, service in services.items():

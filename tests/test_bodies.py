@@ -59,8 +59,10 @@ def test_every_body_has_its_fields_and_suites_and_the_accreditor_picks_pars_or_j
         assert seed_fields(name), name
         for kind in ("records", "batch"):
             assert (PROJECT_DIR / "expectations" / f"{body.suite}_{kind}.json").exists()
-    assert [b.name for b in active_bodies(ProviderSettings())] == ["ACCME_PARS", "CE_BROKER", "CPE_MONITOR"]
-    assert [b.name for b in active_bodies(ProviderSettings(accreditor="JA"))] == ["CE_BROKER", "CPE_MONITOR", "JA_PARS"]
+    assert [b.name for b in active_bodies(ProviderSettings())] == [
+        "ACCME_PARS", "ACCME_PARS_ACTIVITIES", "CE_BROKER", "CPE_MONITOR"]
+    assert [b.name for b in active_bodies(ProviderSettings(accreditor="JA"))] == [
+        "CE_BROKER", "CPE_MONITOR", "JA_PARS", "JA_PARS_ACTIVITIES"]
 
 
 def test_the_roster_files_are_chosen_from_each_rosters_size_and_filled_greedily(tmp_path: Path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections import Counter
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -210,7 +211,9 @@ def test_a_changed_activity_goes_again_as_an_update_and_nothing_else_is_resent(h
     assert days[D2][BODY]["records_written"] == 1  # only A-RUN changed
     assert held[("A-RUN", "2026")]["Activity Description"] == "Grand rounds, revised"
     assert len(held) == 3  # an upsert: PARS still holds one record per activity and year
-    assert received == {"A-DONE|2026": 1, "A-RUN|2026": 2, "A-BARE|2026": 1}
+    # each version reached PARS once; A-RUN's two versions are the original and the update
+    assert max(received.values()) == 1
+    assert Counter(k.rsplit("|", 1)[0] for k in received) == {"A-DONE|2026": 1, "A-RUN|2026": 2, "A-BARE|2026": 1}
     with duckdb.connect(str(out / "warehouse.duckdb"), read_only=True) as con:
         versions = con.execute(
             "select count(distinct record_hash) from ledger.submission_events where record_key = ? "

@@ -61,7 +61,7 @@ def test_records_written_to_a_file_are_not_resent_after_switching_to_http(gated,
         gate.write_text(json.dumps({**data, "held": {**data["held"], **{k: ["test"] for k in later[body]}}}))
     first = export_all(run)
     in_files = {b for b, r in first.items() if r.records_written}
-    assert in_files == {"ACCME_PARS", "CE_BROKER", "CPE_MONITOR"}
+    assert in_files == {"ACCME_PARS", "CE_BROKER", "CPE_MONITOR", "ACCME_PARS_ACTIVITIES"}
     http = use_http(run, tmp_path)
     for body in ("CE_BROKER", "CPE_MONITOR"):
         gate = run.out / "gates" / body / f"{run.run_date.isoformat()}.json"
@@ -75,12 +75,13 @@ def test_records_written_to_a_file_are_not_resent_after_switching_to_http(gated,
         assert {b: dict(s.received) for b, s in services.items()} == {b: {} for b in services}
         second = export_all(http)  # the held records pass the next day's gate: over HTTP
         assert {b: r.records_written for b, r in second.items()} == {
-            "ACCME_PARS": 0, "CE_BROKER": len(later["CE_BROKER"]), "CPE_MONITOR": len(later["CPE_MONITOR"])}
+            "ACCME_PARS": 0, "CE_BROKER": len(later["CE_BROKER"]), "CPE_MONITOR": len(later["CPE_MONITOR"]),
+            "ACCME_PARS_ACTIVITIES": 0}
         for body in active_bodies(http.settings()):
             deliver_body(http.warehouse, body, http.run_date, http.settings())
         received = {b: sum(s.received.values()) for b, s in services.items()}
     assert received == {"ACCME_PARS": 0, "CE_BROKER": len(later["CE_BROKER"]),
-                        "CPE_MONITOR": len(later["CPE_MONITOR"])}
+                        "CPE_MONITOR": len(later["CPE_MONITOR"]), "ACCME_PARS_ACTIVITIES": 0}
     for body in ("CE_BROKER", "CPE_MONITOR"):
         final = states(run.out, body)
         assert sorted(final.values()).count("accepted") == len(later[body])

@@ -148,7 +148,7 @@ def test_the_run_summary_counts_what_each_body_was_due_sent_and_held(pipeline_ru
     summary = json.loads((pipeline_run.out / "reports" / "run_summary_2026-11-16.json").read_text())
     pars = summary["bodies"]["ACCME_PARS"]
     assert pars["written"] == pars["records_due"] - pars["held_back"] > 0
-    assert set(summary["bodies"]) == {"ACCME_PARS", "CE_BROKER", "CPE_MONITOR"}
+    assert set(summary["bodies"]) == {"ACCME_PARS", "ACCME_PARS_ACTIVITIES", "CE_BROKER", "CPE_MONITOR"}
     assert summary["exceptions_opened"]["MISSING_DOB"] >= 1
     day2 = json.loads((pipeline_run.out / "reports" / "run_summary_2026-11-17.json").read_text())
     assert day2["exceptions_closed"]["MISSING_DOB"] >= 1

@@ -10,6 +10,7 @@ Registry: {"boards": {"ABIM": {"ABIM-331100": "Known"}}}: board id -> last name;
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import threading
@@ -123,5 +124,7 @@ class ParsStandIn(StandIn):
             held = self.activities.get(key)
             activity_id = held["ActivityId"] if held else f"A{next(self._ids):07d}"
             self.activities[key] = {"ActivityId": activity_id, "Activity": activity}
-            self.record("|".join(key))
+            # received counts versions: the same version twice is a duplicate, a new one an update
+            version = hashlib.sha256(json.dumps(activity, sort_keys=True).encode()).hexdigest()[:12]
+            self.record("|".join((*key, version)))
         return json_response(200, {"Status": "Accepted", "ActivityId": activity_id})
