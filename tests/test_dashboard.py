@@ -7,6 +7,7 @@ from the rows rather than by the dashboard's own SQL.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 import socket
@@ -146,8 +147,10 @@ def test_overview_shows_each_bodys_numbers_as_the_marts_have_them(dashboard, pag
 def test_the_queue_filters_by_body_reason_and_due_date_and_opens_the_detail(dashboard, page, pipeline_run):
     _, exceptions, _ = _marts(pipeline_run)
     open_ = [e for e in exceptions if e["status"] == "open"]
-    # the body and reason with the most open exceptions that have due dates
-    (body, reason), _n = Counter((e["body"], e["reason_code"]) for e in open_ if e["due_on"]).most_common(1)[0]
+    # the body and reason with the most open exceptions that have due dates and a person
+    # (activity exceptions name none: the detail's person link is checked below)
+    (body, reason), _n = Counter((e["body"], e["reason_code"]) for e in open_
+                                 if e["due_on"] and e["person_id"]).most_common(1)[0]
     matching = [e for e in open_ if e["body"] == body and e["reason_code"] == reason]
 
     page.goto(dashboard + "/exceptions")
@@ -233,11 +236,146 @@ def test_pages_show_ids_but_no_learner_names_birth_dates_or_licenses(dashboard, 
         ids = [i for (i,) in con.execute(
             "select exception_id from fct_compliance_exceptions order by exception_id limit 40").fetchall()]
     assert len(secrets) > 100
-    pages = ["/", "/exceptions?status=all", "/disclosures", "/validations"] + [f"/exceptions/{i}" for i in ids]
+    pages = ["/", "/exceptions?status=all", "/disclosures", "/validations", "/activities",
+             "/activities?incomplete=1&open_exceptions=1"] + [f"/exceptions/{i}" for i in ids]
     for path in pages:
         text = httpx.get(dashboard + path, timeout=30).text
         found = [s for s in secrets if re.search(rf"\b{re.escape(s)}\b", text)]
         assert found == [], path
+
+
+def _activity_years(pipeline_run) -> tuple[list[dict], Counter]:
+    """The mart's activity years and the open exceptions per activity (every body)."""
+    with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as con:
+        cur = con.execute("select * from fct_pars_activities")
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+        open_ = Counter(a for (a,) in con.execute(
+            "select activity_id from fct_compliance_exceptions where status = 'open'").fetchall())
+    for r in rows:
+        r["days_left"] = (r["due_on"] - AS_OF).days
+        r["open_exceptions"] = open_[r["activity_id"]]
+    return rows, open_
+
+
+def _shown_activities(page) -> list[dict]:
+    rows = page.locator("#activities tbody tr[data-activity]")
+    shown = []
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        field = lambda name: row.locator(f"[data-field='{name}']")
+        shown.append({
+            "activity_id": row.get_attribute("data-activity"),
+            "reporting_year": int(row.get_attribute("data-year")),
+            "pars_status": row.get_attribute("data-status"),
+            "learner_records": int(field("due").inner_text()),
+            "learner_records_sent": int(field("sent").inner_text()),
+            "learner_records_accepted": int(field("accepted").inner_text()),
+            "open_exceptions": int(row.locator("td[data-col='open-exceptions']").inner_text()),
+            "days_left": int(field("days-left").get_attribute("data-days-left")),
+            "days_text": field("days-left").inner_text(),
+        })
+    return shown
+
+
+def _expected(rows: list[dict]) -> list[dict]:
+    """The page's rows in its default order: nearest year close first, then activity id."""
+    keys = ("activity_id", "reporting_year", "pars_status", "learner_records", "learner_records_sent",
+            "learner_records_accepted", "open_exceptions", "days_left")
+    return [{k: r[k] for k in keys}
+            for r in sorted(rows, key=lambda r: (r["days_left"], r["activity_id"], r["reporting_year"]))]
+
+
+def _without_text(shown: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "days_text"} for r in shown]
+
+
+def test_the_activities_page_shows_status_and_completeness_as_the_mart_has_them(dashboard, page, pipeline_run):
+    rows, open_ = _activity_years(pipeline_run)
+    this_year = [r for r in rows if r["reporting_year"] == AS_OF.year]
+    # the demo data has activity years before and in the as-of year, some with learner
+    # records still unsent, and open exceptions on some activities
+    assert this_year and any(r["days_left"] < 0 for r in rows)
+    assert any(r["learner_records_sent"] < r["learner_records"] for r in rows)
+    assert any(r["open_exceptions"] for r in rows)
+
+    # the overview's tile, then its link: this year's activities
+    page.goto(dashboard + "/")
+    tile = page.locator("#activities-summary")
+    assert int(tile.locator("[data-field='this_year']").inner_text()) == len(this_year)
+    assert int(tile.locator("[data-field='closed']").inner_text()) == sum(
+        r["pars_status"] == "Closed" for r in this_year)
+    assert int(tile.locator("[data-field='with_open_exceptions']").inner_text()) == sum(
+        r["open_exceptions"] > 0 for r in this_year)
+    assert int(tile.locator("[data-field='days_to_year_close']").inner_text()) == this_year[0]["days_left"]
+    page.click("#activities-link")
+    expect(page.locator("#match-count strong")).to_have_text(str(len(this_year)))
+    assert _without_text(_shown_activities(page)) == _expected(this_year)
+
+    # every year, from the nav
+    page.click("#activities-nav")
+    expect(page.locator("#match-count strong")).to_have_text(str(len(rows)))
+    shown = _shown_activities(page)
+    assert _without_text(shown) == _expected(rows)
+    for r in shown:  # a passed year close reads as past due, unless the year is done at PARS
+        done = next(m for m in rows if (m["activity_id"], m["reporting_year"]) ==
+                    (r["activity_id"], r["reporting_year"]))
+        done = done["pars_status"] == "Closed" and done["submission_state"] == "accepted"
+        if r["days_left"] >= 0:
+            assert r["days_text"].startswith(f"{r['days_left']} days"), r
+        else:
+            assert (f"{-r['days_left']} days past due" in r["days_text"]) != done, r
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard_activities.png"), full_page=True)
+
+    # filters: incomplete reporting with open exceptions, kept in the form
+    page.check("input[name=incomplete]")
+    page.check("input[name=open_exceptions]")
+    page.click("#filters button[type=submit]")
+    wanted = [r for r in rows if r["learner_records_sent"] < r["learner_records"] and r["open_exceptions"]]
+    assert 0 < len(wanted) < len(rows)
+    expect(page.locator("#match-count strong")).to_have_text(str(len(wanted)))
+    assert _without_text(_shown_activities(page)) == _expected(wanted)
+    assert page.locator("input[name=incomplete]").is_checked()
+    assert page.locator("input[name=open_exceptions]").is_checked()
+    # narrowed by status and year, and by text in the title
+    first = wanted[0]
+    page.select_option("select[name=status]", first["pars_status"])
+    page.select_option("select[name=year]", str(first["reporting_year"]))
+    page.fill("input[name=q]", first["title"].upper())
+    page.click("#filters button[type=submit]")
+    narrowed = [r for r in wanted if r["pars_status"] == first["pars_status"]
+                and r["reporting_year"] == first["reporting_year"]
+                and any(first["title"].lower() in (v or "").lower() for v in (r["activity_id"], r["title"]))]
+    assert _without_text(_shown_activities(page)) == _expected(narrowed)
+    assert page.locator("select[name=status]").input_value() == first["pars_status"]
+    assert page.locator("input[name=q]").input_value() == first["title"].upper()
+    # a status no activity year has here shows none
+    missing = next((s for s in ("Draft", "Active", "Closed") if s not in {r["pars_status"] for r in rows}), None)
+    if missing:
+        page.goto(dashboard + f"/activities?status={missing}")
+        expect(page.locator("#match-count strong")).to_have_text("0")
+
+    # an activity's open exceptions open the queue filtered by that activity
+    activity, n = max(((r["activity_id"], r["open_exceptions"]) for r in rows), key=lambda x: (x[1], x[0]))
+    page.goto(dashboard + "/activities")
+    page.locator(f"#activities tr[data-activity='{activity}'] a.open-exceptions").first.click()
+    expect(page.locator("#match-count strong")).to_have_text(str(n))
+    assert page.locator("input[name=activity]").input_value() == activity
+    queue = page.locator("#queue tbody tr td:nth-child(6)")
+    assert {queue.nth(i).inner_text() for i in range(queue.count())} == {activity}
+    assert open_[activity] == n
+
+
+def test_a_bad_activity_filter_gets_a_page_that_says_what_is_wrong(dashboard):
+    for query, message in (("status=Open", "status is Draft, Active, Closed or any"),
+                           ("year=26", "year is a four-digit reporting year"),
+                           ("incomplete=yes", "incomplete is 1 or absent"),
+                           ("q=" + "x" * 101, "at most 100 characters")):
+        answer = httpx.get(dashboard + "/activities?" + query, timeout=10)
+        assert answer.status_code == 400 and "<h1>Not available</h1>" in answer.text, query
+        assert message in answer.text, query
+    assert httpx.get(dashboard + "/activities?status=any&year=2026&incomplete=1", timeout=10).status_code == 200
 
 
 def test_closed_exceptions_stay_findable(dashboard, page, pipeline_run):
@@ -270,11 +408,13 @@ def test_disclosures_due_in_the_next_30_days(dashboard, page, pipeline_run):
     assert page.locator("#disclosure-problems").inner_text() == str(statuses["at risk"] + statuses["finding"])
 
 
-def test_data_docs_of_every_run_are_reachable(dashboard, page):
+def test_data_docs_of_every_run_are_reachable(dashboard, page, pipeline_run):
     page.goto(dashboard + "/")
     page.click("#validations-link")
-    for day in DAYS:  # both suites of each of the three bodies, on every run
-        assert page.locator(f"#validations tr[data-run='{day}']").count() == 6, day
+    for day in DAYS:  # both suites of each body the run gated (learner records and PARS activities)
+        summary = json.loads((pipeline_run.out / "reports" / f"run_summary_{day}.json").read_text())
+        assert len(summary["bodies"]) == 4, day
+        assert page.locator(f"#validations tr[data-run='{day}']").count() == 2 * len(summary["bodies"]), day
     first = page.locator(f"#validations tr[data-run='{DAYS[0]}'] a").first
     suite = first.inner_text()
     first.click()  # GX's own report of that validation

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from cme.dashboard import charts, queries
+from cme.dashboard import activities as activity_pages, charts, queries
 from cme.warehouse import duckdb_config
 
 HERE = Path(__file__).parent
@@ -75,10 +75,11 @@ def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
             bodies = queries.body_status(con, today)
             counts = queries.exception_counts(con)
             disclosures = queries.disclosures_due(con, today, upcoming_days)
+            activities = activity_pages.summary(con, today)
         summaries = queries.run_summaries(reports)
         return page(request, "overview.html", as_of=as_of, bodies=bodies, counts=counts,
                     disclosure_problems=sum(d["status"] != "compliant" for d in disclosures),
-                    disclosures=len(disclosures), upcoming_days=upcoming_days,
+                    disclosures=len(disclosures), upcoming_days=upcoming_days, activities=activities,
                     charts=charts.trend_charts(summaries), runs=summaries[::-1])
 
     @app.get("/exceptions", response_class=HTMLResponse)
@@ -93,6 +94,20 @@ def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
             total, rows = queries.exceptions(con, filters)
             choices = queries.exception_choices(con)
         return page(request, "exceptions.html", filters=filters, total=total, rows=rows, **choices)
+
+    @app.get("/activities", response_class=HTMLResponse)
+    def activity_status(request: Request, status: str = "any", year: str = "",
+                        open_exceptions: str = "", incomplete: str = "", q: str = ""):
+        try:
+            filters = activity_pages.parse_filter(status, year, open_exceptions, incomplete, q)
+        except ValueError as problem:
+            raise HTTPException(400, str(problem))
+        as_of = queries.as_of(reports)
+        with open_warehouse() as con:
+            total, rows = activity_pages.activities(con, as_of or date.today(), filters)
+            years = activity_pages.years(con)
+        return page(request, "activities.html", as_of=as_of, filters=filters, total=total, rows=rows,
+                    years=years, statuses=activity_pages.STATUSES)
 
     @app.get("/exceptions/{exception_id}", response_class=HTMLResponse)
     def exception_detail(request: Request, exception_id: str):
