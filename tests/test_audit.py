@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import shutil
+import stat
 from datetime import date
 from pathlib import Path
 
@@ -98,6 +99,11 @@ def test_a_written_pars_record_is_traced_to_its_file_and_line(pipeline_run):
             assert _line(out, source).split(",")[0] == completion_id
             assert source["values"]["completion_id"] == completion_id
     _no_secrets(json.dumps(trail), _secrets(pipeline_run.warehouse))
+    # the store holds learner data: owner-only, like the rest of OUT
+    stored = Path(trail["sources"][0]["stored_path"])
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    for folder in (stored.parent, stored.parent.parent, out / "raw"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
 
 
 def test_the_tables_name_the_chain_and_no_learner_values(pipeline_run):
