@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import httpx
@@ -235,11 +236,18 @@ def test_pages_show_ids_but_no_learner_names_birth_dates_or_licenses(dashboard, 
             if v and len(v) >= 4}
         ids = [i for (i,) in con.execute(
             "select exception_id from fct_compliance_exceptions order by exception_id limit 40").fetchall()]
-    assert len(secrets) > 100
+        # a written record of each body: its audit page shows the mart row, withheld fields and all
+        records = [k for mart in RECORD_MARTS for (k,) in con.execute(
+            f"select record_key from {mart} where submission_state = 'written' order by record_key limit 3"
+        ).fetchall()]
+    assert len(secrets) > 100 and len(records) >= 3
     pages = ["/", "/exceptions?status=all", "/disclosures", "/validations", "/activities",
-             "/activities?incomplete=1&open_exceptions=1"] + [f"/exceptions/{i}" for i in ids]
+             "/activities?incomplete=1&open_exceptions=1"] + [f"/exceptions/{i}" for i in ids] \
+        + [f"/records/{quote(k, safe='')}" for k in records]
     for path in pages:
-        text = httpx.get(dashboard + path, timeout=30).text
+        answer = httpx.get(dashboard + path, timeout=30)
+        assert answer.status_code == 200, path
+        text = answer.text
         found = [s for s in secrets if re.search(rf"\b{re.escape(s)}\b", text)]
         assert found == [], path
 
@@ -376,6 +384,35 @@ def test_a_bad_activity_filter_gets_a_page_that_says_what_is_wrong(dashboard):
         assert answer.status_code == 400 and "<h1>Not available</h1>" in answer.text, query
         assert message in answer.text, query
     assert httpx.get(dashboard + "/activities?status=any&year=2026&incomplete=1", timeout=10).status_code == 200
+
+
+def test_an_exception_opens_its_records_audit_trail(dashboard, page, pipeline_run):
+    """From an exception on a record to the record's page: the ledger, the mart row, the
+    decisions and the landed rows, each landed row with its stored copy verified."""
+    with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as con:
+        exception_id, key = con.execute("""
+            select e.exception_id, e.record_key from fct_compliance_exceptions e
+            join fct_pars_records r using (record_key)
+            where r.submission_state = 'written'  -- a birth date that arrived on day 2
+            order by e.exception_id limit 1""").fetchone()
+        written = con.execute("select count(*) from ledger.submission_events "
+                              "where record_key = ? and event = 'written'", [key]).fetchone()[0]
+    page.goto(dashboard + f"/exceptions/{exception_id}")
+    page.click("#record-link")
+    expect(page.locator("#record-key")).to_have_text(key)
+    assert "%7C" in page.url  # the key's '|' travels encoded
+    assert page.locator("#events tr[data-event='written']").count() == written > 0
+    assert set(page.locator("#events tr[data-event='written'] td.check").all_inner_texts()) == {"verified"}
+    assert page.locator("table.record").count() == 1
+    assert "[personal]" in page.locator("table.record").inner_text()
+    assert page.locator("#decisions tbody tr").count() > 0
+    sources = page.locator("#sources tbody tr")
+    assert sources.count() > 0
+    assert set(page.locator("#sources td.check").all_inner_texts()) == {"verified"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard_record_audit.png"), full_page=True)
+    missing = httpx.get(dashboard + "/records/" + quote("ACCME_PARS|nobody", safe=""), timeout=10)
+    assert missing.status_code == 404 and "no such record" in missing.text
 
 
 def test_closed_exceptions_stay_findable(dashboard, page, pipeline_run):

@@ -329,6 +329,42 @@ def transcript(
 
 
 @app.command()
+def audit(
+    ctx: typer.Context,
+    record_key: str = typer.Argument(..., help="A record key as in the body marts, e.g. "
+                                               "'ACCME_PARS|P-...|A00005|2026-11-16|CME' (quote it: it holds '|')."),
+    out: Path = typer.Option(..., "--out", help="Output directory of the runs (holds warehouse.duckdb)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the chain as JSON instead of tables."),
+):
+    """Trace a submitted record to its sources: ledger events and submission files (SHA-256
+    checked on disk), the reporting-mart row, the credit decisions, and the landed rows
+    with file, line, load id and the stored copy of the file. Names, birth dates and
+    license numbers are not shown."""
+    from rich.console import Console as RichConsole
+
+    from cme.audit import render, trace
+    from cme.warehouse import connect
+
+    if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
+        raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
+                                 param_hint="'--out'")
+    _lock(ctx, out, "cme audit", shared=True)  # reads files a run or an import may be writing
+    with connect(out / "warehouse.duckdb", read_only=True) as con:
+        result = trace(con, out.resolve(), record_key)
+    if result is None:
+        console.print(f"no record {escape(record_key)} in the body marts or the ledger of {out}",
+                      style="red", soft_wrap=True)
+        raise typer.Exit(2)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        import sys
+
+        # tables of SHA-256s and paths: wide, rather than folded to 80 columns when piped
+        render(result, RichConsole() if sys.stdout.isatty() else RichConsole(width=200))
+
+
+@app.command()
 def summary(out: Path = typer.Option(..., "--out"), day: str = typer.Option(..., "--date")):
     """Print the run summary of a date that has run."""
     from cme.summary import format_summary

@@ -129,6 +129,21 @@ def ensure_schema(con) -> None:
     # loaded | absent (a contract file not landed that day) | unknown (a file the contract
     # does not know, not read); added later, so existing warehouses get it too
     con.execute("alter table raw.loaded_files add column if not exists status VARCHAR")
+    # Every version of a file ever loaded (append-only): which load read which bytes, so a
+    # raw row's (_load_id, _extract_date, _file) leads to its copy in the raw store
+    # (cme.rawstore) even after a re-landed file replaced the date's rows. Files loaded
+    # before this table existed are taken from raw.loaded_files (size and time unknown).
+    con.execute("""
+        create table if not exists raw.file_versions (
+            _load_id VARCHAR, _extract_date DATE, _file VARCHAR, sha256 VARCHAR,
+            size_bytes BIGINT, loaded_at TIMESTAMPTZ)""")
+    con.execute("""
+        insert into raw.file_versions (_load_id, _extract_date, _file, sha256)
+        select _load_id, _extract_date, _file, sha256 from raw.loaded_files
+        where coalesce(status, 'loaded') = 'loaded' and sha256 is not null
+          and not exists (select 1 from raw.file_versions v
+                          where v._extract_date = loaded_files._extract_date
+                            and v._file = loaded_files._file and v.sha256 = loaded_files.sha256)""")
 
 
 # --- reading the files ------------------------------------------------------------------
@@ -293,6 +308,7 @@ def _ingest_opened(folder: Path, warehouse: Path, extract_date: date, timezone: 
         raise IngestRefused(
             f"ingest of {day} refused, nothing of the day was loaded: " + "; ".join(refused)
             + ". Fix the extract(s) and re-run the day.")
+    _keep_in_store(folder, Path(warehouse).parent, contents)
     unknown = sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "")
                      for p in folder.iterdir()
                      if p.name not in BY_FILE and p.name not in MARKER_FILES) if folder.is_dir() else []
@@ -325,6 +341,25 @@ def _ingest_opened(folder: Path, warehouse: Path, extract_date: date, timezone: 
     if unknown:
         log.warning("ingest %s: files the contract does not know, not read: %s", day, ", ".join(unknown))
     return report
+
+
+def _keep_in_store(folder: Path, out: Path, contents: dict[str, Opened | None]) -> None:
+    """Keep every file of the day in the content-addressed raw store beside the warehouse
+    (OUT/raw/sha256, cme.rawstore) before any row loads: a row in the warehouse always has
+    its file's bytes kept. A file whose bytes changed since they were hashed refuses the day."""
+    from cme.rawstore import StoreMismatch, keep
+
+    changed = []
+    for name, opened in contents.items():
+        if opened is None:
+            continue
+        try:
+            keep(out, opened.handle, opened.sha256)
+        except StoreMismatch:
+            changed.append(f"{folder.name}/{name} changed while being read")
+    if changed:
+        raise IngestRefused(f"ingest of {folder.name} refused, nothing of the day was loaded: "
+                            + "; ".join(changed) + ". Re-run the day once the extract is complete.")
 
 
 def _ingest_file(con, extract: Extract, opened: Opened | None, day: date, timezone: str,
@@ -378,6 +413,11 @@ def _ingest_file(con, extract: Extract, opened: Opened | None, day: date, timezo
                 "rows_read, rows_loaded, rows_quarantined, status) values (?, ?, ?, ?, ?, ?, ?, ?)",
                 [day, extract.file, sha, load_id, rows_read, loaded, quarantined,
                  "absent" if opened is None else "loaded"])
+    if opened is not None:
+        con.execute("insert into raw.file_versions select ?, ?, ?, ?, ?, now() where not exists ("
+                    "select 1 from raw.file_versions where _load_id = ? and _extract_date = ? "
+                    "and _file = ? and sha256 = ?)",
+                    [load_id, day, extract.file, sha, opened.size, load_id, day, extract.file, sha])
     return FileReport(extract.file, status, rows_read, loaded, quarantined)
 
 

@@ -2,14 +2,20 @@
    An LMS completion's status is its latest row (a later `revoked` withdraws it);
    its attributes come from its latest `completed` row.
    The same person completing the same activity on the same day through two
-   accounts earns once: the account that completed first is primary. #}
+   accounts earns once: the account that completed first is primary.
+   source_rows names the landed rows a completion was made of (file, extract date,
+   line, load id): the LMS row it was completed in, and the later row that set its
+   status if another; a live completion's attendance rows. The audit trail reads it. #}
 with lms_rows as (
     select *
     from {{ ref('stg_landing__lms_completions') }}
 ),
 
 lms_status as (
-    select completion_id, status, extracted_on as status_extracted_on
+    select
+        completion_id, status, extracted_on as status_extracted_on,
+        {'file_name': file_name, 'extracted_on': extracted_on, 'source_line': source_line,
+         'load_id': load_id} as status_source_row
     from lms_rows
     qualify row_number() over (partition by completion_id order by extracted_on desc, source_line desc) = 1
 ),
@@ -40,7 +46,11 @@ lms as (
         coalesce(lms_completed.evaluation_completed, false) as evaluation_completed,
         coalesce(lms_completed.moc_requested, false) as moc_requested,
         lms_status.status = 'revoked' as is_revoked,
-        greatest(lms_completed.extracted_on, lms_status.status_extracted_on) as extracted_on
+        greatest(lms_completed.extracted_on, lms_status.status_extracted_on) as extracted_on,
+        [{'file_name': lms_completed.file_name, 'extracted_on': lms_completed.extracted_on,
+          'source_line': lms_completed.source_line, 'load_id': lms_completed.load_id}]
+        || case when lms_status.status = 'completed' then [] else [lms_status.status_source_row] end
+            as source_rows
     from lms_completed
     inner join lms_status using (completion_id)
 ),
@@ -62,7 +72,8 @@ all_completions as (
         evaluation_completed,
         moc_requested,
         false as is_revoked,
-        extracted_on
+        extracted_on,
+        source_rows
     from live
 ),
 

@@ -1,5 +1,7 @@
 {# A live completion is one (learner, activity, local day of check-in). Its minutes
-   are the union of that day's check-in intervals: overlapping sessions count once. #}
+   are the union of that day's check-in intervals: overlapping sessions count once.
+   source_rows lists the attendance rows it was made of (landing file, extract date,
+   line, load id), for the audit trail (`cme audit`). #}
 with attendance as (
     select *
     from {{ ref('stg_landing__attendances') }}
@@ -42,7 +44,9 @@ days as (
         bool_or(coalesce(evaluation_completed, false)) as evaluation_completed,
         bool_or(coalesce(moc_requested, false)) as moc_requested,
         max(extracted_on) as extracted_on,
-        count(*) as check_ins
+        count(*) as check_ins,
+        list({'file_name': file_name, 'extracted_on': extracted_on, 'source_line': source_line,
+              'load_id': load_id} order by check_in_at, attendance_id) as source_rows
     from islands
     group by learner_id, activity_id, completed_on
 ),
@@ -59,7 +63,8 @@ final as (
         days.evaluation_completed,
         days.moc_requested,
         days.check_ins,
-        days.extracted_on
+        days.extracted_on,
+        days.source_rows
     from days
     inner join island_minutes using (learner_id, activity_id, completed_on)
     group by all

@@ -117,6 +117,17 @@ def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
             raise HTTPException(404, "no such exception")
         return page(request, "exception.html", exc=exc)
 
+    @app.get("/records/{record_key:path}", response_class=HTMLResponse)
+    def record_detail(request: Request, record_key: str):
+        """A record's audit trail (cme.audit, as `cme audit` prints it)."""
+        from cme.audit import trace
+
+        with open_warehouse() as con:
+            found = trace(con, out_dir, record_key)
+        if found is None:
+            raise HTTPException(404, "no such record in the body marts or the ledger")
+        return page(request, "record.html", t=found.to_dict())
+
     @app.get("/disclosures", response_class=HTMLResponse)
     def disclosures(request: Request):
         as_of = queries.as_of(reports)

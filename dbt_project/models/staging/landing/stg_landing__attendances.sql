@@ -11,6 +11,7 @@ final as (
         evaluation_completed,
         moc_requested,
         _extract_date as extracted_on,
+        _file as file_name,
         _line as source_line,
         _load_id as load_id
     from source

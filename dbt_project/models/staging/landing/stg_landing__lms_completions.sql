@@ -13,6 +13,7 @@ final as (
         moc_requested,
         status,
         _extract_date as extracted_on,
+        _file as file_name,
         _line as source_line,
         _load_id as load_id
     from source
