@@ -258,3 +258,22 @@ def test_cli_refuses_without_exactly_one_mode(world):
     assert proc.returncode == 2 and "exactly one of --dry-run or --apply" in proc.stderr
     proc = run_cme("retention", "--out", out, "--dry-run", "--as-of", "01/01/2033")
     assert proc.returncode == 2 and "--as-of" in proc.stderr
+
+
+def test_apply_waits_for_no_one_while_another_command_holds_the_folder(world):
+    import subprocess
+    import sys
+
+    _, out = world
+    before = snapshot(out)
+    holder = subprocess.Popen([sys.executable, "-m", "cme.runlock", str(out), "120"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        for mode in ("--apply", "--dry-run"):
+            proc = run_cme("retention", "--out", out, mode, "--as-of", "2040-01-01")
+            assert proc.returncode == 3 and f"pid {holder.pid}" in proc.stderr, proc.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    assert snapshot(out) == before
