@@ -202,6 +202,7 @@ def test_the_next_daily_run_withdraws_and_flags_nothing(world):
     awards_before = rows(out, "select * exclude (decided_on) from fct_credit_awards order by all")
     run_day(landing, out, AFTER)
     assert rows(out, "select max(run_date) from ledger.submission_events") < [(AFTER,)]
+    assert rows(out, "select count(*) from ledger.submission_events where record_action = 'Delete'") == [(0,)]
     assert rows(out, "select count(*) from ledger.submission_events") == ledger_before
     assert rows(out, "select count(*) from fct_pars_records where record_action = 'Delete'") == [(0,)]
     assert rows(out, "select count(*) from fct_compliance_exceptions "
@@ -223,7 +224,11 @@ def test_retired_records_are_never_withdrawn_even_when_their_credit_is_gone(worl
     con.execute("delete from fct_credit_awards where activity_id in ('R-OLD', 'R-NURSE')")
     con.execute("delete from fct_credit_decisions where activity_id in ('R-OLD', 'R-NURSE')")
     con.close()
+    ledger_before = rows(out, "select count(*) from ledger.submission_events")
     run_day(landing, out, AFTER)
+    # a Delete would have been written to a file and the ledger by this run's export
+    assert rows(out, "select count(*) from ledger.submission_events") == ledger_before
+    assert rows(out, "select count(*) from ledger.submission_events where record_action = 'Delete'") == [(0,)]
     assert rows(out, "select count(*) from fct_pars_records where record_action = 'Delete'") == [(0,)]
     assert rows(out, "select count(*) from fct_compliance_exceptions "
                      "where reason_code = 'MANUAL_CORRECTION_REQUIRED'") == [(0,)]
