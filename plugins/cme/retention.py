@@ -28,9 +28,6 @@ from cme.settings import ProviderSettings, RetentionRule
 
 log = logging.getLogger(__name__)
 
-# the raw tables retention purges, with the extract file their rows came from
-TABLES = {"lms_completions": "lms_completions.csv", "attendance": "attendance.csv",
-          "quarantine": None}
 ARCHIVE_DIR = Path("archive") / "retention"
 
 DDL = """
@@ -314,18 +311,19 @@ def _archive_and_delete(con, table: str, path: Path) -> tuple[Path, str]:
            and p._file = t._file and p._line = t._line""")
     expected = con.execute("select count(*) from _archive").fetchone()[0]
     tmp = path.with_name(f".{path.name}.part")
+    quoted = str(tmp).replace("'", "''")
     tmp.unlink(missing_ok=True)
     # owner-only before the first byte: the folder is private too
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-    con.execute(f"copy _archive to '{tmp}' (format parquet)")
+    con.execute(f"copy _archive to '{quoted}' (format parquet)")
     os.chmod(tmp, 0o600)
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     archived = con.execute(
-        f"select count(*) from read_parquet('{tmp}') as a semi join _archive as t "
+        f"select count(*) from read_parquet('{quoted}') as a semi join _archive as t "
         "on a._extract_date = t._extract_date and a._file = t._file and a._line = t._line"
     ).fetchone()[0]
-    total = con.execute(f"select count(*) from read_parquet('{tmp}')").fetchone()[0]
+    total = con.execute(f"select count(*) from read_parquet('{quoted}')").fetchone()[0]
     if not (archived == total == expected):
         tmp.unlink(missing_ok=True)
         raise RetentionError(f"archive of raw.{table} holds {total} rows, expected {expected}: "
