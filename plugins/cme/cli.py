@@ -398,6 +398,58 @@ def dashboard(
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
+@app.command()
+def retention(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", exists=True, file_okay=False,
+                             help="Output directory of the runs (holds warehouse.duckdb)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what is beyond retention; change nothing."),
+    apply_: bool = typer.Option(False, "--apply", help="Archive, then purge, what is beyond retention."),
+    as_of: Optional[str] = typer.Option(None, "--as-of",
+                                        help="The day to judge from, YYYY-MM-DD (default: today in "
+                                             "the provider's time zone)."),
+    settings: Optional[Path] = typer.Option(None, "--settings", exists=True, dir_okay=False,
+                                            help="Provider settings file (default config/provider.toml)."),
+):
+    """Learner attendance and completion records past every retention period that applies
+    (setting `retention`): --dry-run lists them per table and rule (counts and dates only);
+    --apply archives them to OUT/archive/retention/<as-of>/ (Parquet, with a manifest), then
+    deletes them from the warehouse. Records inside any period, the ledger and the credit
+    awarded are never touched."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from cme.retention import RetentionError, apply, dry_run as list_beyond
+    from cme.settings import SettingsError, load_settings
+
+    if dry_run == apply_:
+        raise typer.BadParameter("give exactly one of --dry-run or --apply")
+    try:
+        provider = load_settings(settings)
+    except SettingsError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    day = (_day(as_of, "--as-of") if as_of
+           else datetime.now(ZoneInfo(provider.timezone)).date())
+    # purging writes the warehouse: alone; listing only reads it, not while a run writes
+    _lock(ctx, out, "cme retention", shared=dry_run)
+    try:
+        result = (list_beyond(out / "warehouse.duckdb", provider, day) if dry_run
+                  else apply(out / "warehouse.duckdb", out, provider, day))
+    except RetentionError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+    verb = "beyond retention" if dry_run else "archived and purged"
+    typer.echo(f"retention as of {day}{' (dry run)' if dry_run else ''}: "
+               f"{result.rows} row(s) {verb}")
+    for line in result.lines:
+        typer.echo(f"  raw.{line.table}: {line.rows} row(s) under {line.rule!r}, "
+                   f"dated {line.oldest} to {line.newest}")
+    if result.archive:
+        typer.echo(f"  archive: {result.archive} ({result.retired_records} body record(s) "
+                   f"retired: kept at the body, never withdrawn)")
+
+
 batches = typer.Typer(no_args_is_help=True, help="Submission batches in the ledger.")
 receipts = typer.Typer(no_args_is_help=True, help="The bodies' answers to uploaded files.")
 app.add_typer(batches, name="batches")

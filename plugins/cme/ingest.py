@@ -104,8 +104,10 @@ class IngestReport:
 
 def ensure_schema(con) -> None:
     from cme.ledger import ensure_ledger
+    from cme.retention import ensure_retention
 
     ensure_ledger(con)  # dbt reads the ledger as a source from the first run on
+    ensure_retention(con)  # and the records retired by retention
     con.execute("create schema if not exists raw")
     for extract in EXTRACTS:
         cols = ", ".join(f'"{c.name}" {_SQL_TYPES[c.type]}' for c in extract.columns)

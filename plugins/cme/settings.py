@@ -24,6 +24,66 @@ class SettingsError(ValueError):
     """An invalid settings file; the message names the setting."""
 
 
+# What a retention rule can name (cme.retention): "ACCME" covers completions of activities
+# that designate credit reported to PARS (ACCME or JA-PARS); a body covers completions
+# that have a record for that body (CE Broker: in `state`, when given).
+RETENTION_AUTHORITIES = ("ACCME", *BODIES)
+
+
+class RetentionRule(BaseModel):
+    """Keep `records` that `authority` governs for `years` from `counts_from`."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    authority: str
+    state: str | None = None
+    # learner attendance and completion records: LMS completions, live check-ins and the
+    # quarantined rows of those two extracts
+    records: Literal["attendance"] = "attendance"
+    years: int = Field(ge=1, le=100)
+    counts_from: Literal["activity_end", "completion"]
+
+    @field_validator("authority")
+    @classmethod
+    def _known_authority(cls, value: str) -> str:
+        if value not in RETENTION_AUTHORITIES:
+            raise ValueError(f"unknown authority {value!r}; expected one of {list(RETENTION_AUTHORITIES)}")
+        return value
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 2 or not value.isalpha() or not value.isupper()):
+            raise ValueError(f"state must be 2 capital letters, got {value!r}")
+        return value
+
+
+def _default_retention() -> tuple[RetentionRule, ...]:
+    return (RetentionRule(name="ACCME attendance", authority="ACCME", years=6,
+                          counts_from="activity_end"),
+            RetentionRule(name="CE Broker FL", authority="CE_BROKER", state="FL", years=4,
+                          counts_from="completion"))
+
+
+class RetentionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The longest applicable rule wins per record; a record no rule applies to is kept.
+    rules: tuple[RetentionRule, ...] = Field(default_factory=_default_retention)
+
+    @field_validator("rules")
+    @classmethod
+    def _distinct_names(cls, value: tuple[RetentionRule, ...]) -> tuple[RetentionRule, ...]:
+        names = [r.name for r in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"rule names must be distinct, repeated: {twice}")
+        bad = [r.name for r in value if r.state and r.authority != "CE_BROKER"]
+        if bad:
+            raise ValueError(f"only CE_BROKER rules take a state; remove it from {bad}")
+        return value
+
+
 class ProviderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,6 +122,8 @@ class ProviderSettings(BaseModel):
     transport: dict[str, Literal["file", "http"]] = Field(
         default_factory=lambda: {body: "file" for body in BODIES}
     )
+    # how long learner attendance records are kept (`cme retention`)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("timezone")
     @classmethod

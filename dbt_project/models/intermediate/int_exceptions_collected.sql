@@ -73,6 +73,8 @@ corrections as (
       and tracked.is_live
       -- a person in identity conflict has credit on hold, not withdrawn: nothing to correct
       and coalesce(tracked.person_id, '') not in (select person_id from people where has_identity_conflict)
+      -- retention purged its completions: what the body holds stands, nothing to correct
+      and not tracked.is_retired
       and not exists (select 1 from records as r
                       where r.body = tracked.body and r.record_key = tracked.record_key
                         and r.submission_state in ('written', 'sent', 'accepted'))

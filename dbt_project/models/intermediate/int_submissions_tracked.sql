@@ -9,9 +9,13 @@
    A batch discarded by staff (its file never reached the body: `cme batches
    discard`) is as if never written: its records' events in that batch are left
    out, so they are not live, and pending again unless another batch holds them.
-   Abandoned records stay in, at state `abandoned`: not live either. #}
+   Abandoned records stay in, at state `abandoned`: not live either.
+   A record whose completions retention purged (`cme retention --apply`) is
+   `is_retired`: it stays where it stands at the body, and is never withdrawn
+   or flagged for correction because its evidence is gone. #}
 with all_events as (select * from {{ ref('stg_ledger__submission_events') }}),
 aliases as (select * from {{ ref('int_person_id_aliases') }}),
+retired_records as (select * from {{ ref('stg_retention__retired_records') }}),
 
 discarded as (
     select distinct batch_id, body, record_key, record_action, record_hash
@@ -33,6 +37,16 @@ events as (
                               '|' || aliases.person_id || '|') end as record_key)
     from ledger_events
     left join aliases on aliases.alias_person_id = split_part(ledger_events.record_key, '|', 2)
+),
+
+retired as (
+    select distinct
+        retired_records.body,
+        case when aliases.person_id is null then retired_records.record_key
+             else replace(retired_records.record_key, '|' || aliases.alias_person_id || '|',
+                          '|' || aliases.person_id || '|') end as record_key
+    from retired_records
+    left join aliases on aliases.alias_person_id = split_part(retired_records.record_key, '|', 2)
 ),
 
 latest as (
@@ -67,7 +81,8 @@ final as (
         adds.state in ('written', 'sending', 'sent', 'accepted')
             and not coalesce(deletes.state in ('written', 'sending', 'sent', 'accepted')
                              and deletes.last_event_id > adds.last_event_id, false) as is_live,
-        adds.state = 'rejected' as is_rejected
+        adds.state = 'rejected' as is_rejected,
+        retired.record_key is not null as is_retired
     from latest as adds
     left join latest as deletes
         on deletes.record_action = 'Delete'
@@ -76,6 +91,8 @@ final as (
         and deletes.record_hash = adds.record_hash
     left join aliases as person_aliases
         on person_aliases.alias_person_id = json_extract_string(adds.payload, '$.person_id')
+    left join retired
+        on retired.body = adds.body and retired.record_key = adds.record_key
     where adds.record_action = 'Add'
 )
 

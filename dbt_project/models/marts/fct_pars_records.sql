@@ -121,7 +121,8 @@ adds as (
 
 {# Live at PARS but not current (revoked, or changed): withdraw that version.
    Never for a person now in identity conflict: their credit is on hold, not
-   revoked, and what PARS accepted stays until the conflict is resolved. #}
+   revoked, and what PARS accepted stays until the conflict is resolved.
+   Nor for a record retired by retention: its completions were purged, not revoked. #}
 deletes as (
     select
         tracked.body,
@@ -152,6 +153,7 @@ deletes as (
                         and (hashed.record_hash = tracked.record_hash
                              or hashed.content_hash = tracked.content_hash))
       and coalesce(tracked.person_id, '') not in (select person_id from people where has_identity_conflict)
+      and not tracked.is_retired
 ),
 
 final as (
