@@ -248,3 +248,32 @@ def test_a_jointly_accredited_provider_sends_the_ja_pars_form(tmp_path):
     assert (done["Total Physician Learners"], done["Nurse Participants"], done["Pharmacist Participants"]) == (1, 1, 0)
     assert done["IPCE Activity"] == "No"
     assert Decimal(str(done["AMA PRA Category 1 Credits Designated"])) == Decimal("2")
+
+
+def test_the_generator_writes_the_activity_fields_and_supporters(landing):
+    import csv
+
+    first = landing / DAYS[0]
+    with open(first / "activities.csv", newline="", encoding="utf-8") as handle:
+        activities = list(csv.DictReader(handle))
+    with open(first / "commercial_support.csv", newline="", encoding="utf-8") as handle:
+        supporters = list(csv.DictReader(handle))
+    bulk = [a for a in activities if a["activity_id"].startswith(("A0", "AU"))]
+    assert bulk and sum(bool(a["delivery_method"]) for a in bulk) >= len(bulk) // 2
+    assert all(a["location_city"] for a in bulk if a["delivery_method"] in ("in_person", "hybrid"))
+    assert {s["activity_id"] for s in supporters} >= {"GA-ABP"}
+
+
+def test_an_activity_record_audits_to_its_landed_rows(pipeline_run, db):
+    from cme import audit
+
+    key = f"{BODY}|GA-ENDURING|2026"
+    trace = audit.trace(db, pipeline_run.out, key)
+    assert [r["mart"] for r in trace.records] == ["fct_pars_activities"]
+    written = [e for e in trace.events if e["event"] == "written"]
+    assert written and {e["file_check"] for e in written} == {"verified"}
+    (activity,) = [s for s in trace.sources if s["file_name"] == "activities.csv"]
+    assert activity["stored_check"] == "verified"
+    line = Path(activity["stored_path"]).read_text(encoding="utf-8-sig").splitlines()[activity["source_line"] - 1]
+    assert line.startswith("GA-ENDURING,")
+    assert {s["file_name"] for s in trace.sources} == {"activities.csv", "activity_credits.csv"}

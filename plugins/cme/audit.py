@@ -21,7 +21,8 @@ from cme import rawstore
 from cme.contract import BY_FILE, EXTRACTS
 from cme.export import submission_dir
 
-RECORD_MARTS = ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records")
+RECORD_MARTS = ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records",
+                "fct_pars_activities")
 WITHHELD = "[personal]"
 # the contract's personal columns, and what the body marts call them
 PERSONAL = frozenset({c.name for e in EXTRACTS for c in e.columns if c.personal}
@@ -96,7 +97,8 @@ def trace(con, out: Path, record_key: str) -> Trace | None:
         return None
     result.decisions = _decisions(con, result.records)
     keys = sorted({d["completion_key"] for d in result.decisions})
-    result.sources, result.versions = _sources(con, Path(out), keys, hashes)
+    activities = sorted({r["activity_id"] for r in result.records if r["mart"] == "fct_pars_activities"})
+    result.sources, result.versions = _sources(con, Path(out), keys, hashes, activities)
     return result
 
 
@@ -136,14 +138,40 @@ def _decisions(con, records: list[dict]) -> list[dict]:
     return decisions
 
 
+# An activity record's landed rows: the activity as the mart used it (the latest version),
+# its credit designations and its supporters.
+ACTIVITY_SOURCES = """
+    with rows as (
+        select activity_id, 'activities.csv' as file_name, extracted_on, source_line, load_id
+        from intermediate.int_activities_deduplicated
+        union all
+        select activity_id, 'activity_credits.csv', extracted_on, source_line, load_id
+        from intermediate.int_activity_credits_deduplicated
+        union all
+        select activity_id, 'commercial_support.csv', extracted_on, source_line, load_id
+        from intermediate.int_commercial_supports_deduplicated
+    )
+    select null as completion_key, 'activity ' || rows.activity_id as completion_source, rows.file_name,
+           rows.extracted_on, rows.source_line, rows.load_id,
+           (select arg_max(v.sha256, coalesce(v.loaded_at, '-infinity'::timestamptz))
+            from raw.file_versions v
+            where v._load_id = rows.load_id and v._extract_date = rows.extracted_on
+              and v._file = rows.file_name) as sha256
+    from rows
+    where rows.activity_id in (select unnest(?::varchar[]))
+    order by rows.activity_id, rows.file_name, rows.source_line"""
+
+
 def _sources(con, out: Path, completion_keys: list[str],
-             hashes: _Hashes) -> tuple[list[dict], list[dict]]:
-    """The landed rows of each completion (int_completions_unioned.source_rows) with the
-    version of the file each came from (raw.file_versions, by load id) and its stored
-    copy; plus every version of those files ever loaded."""
-    if not completion_keys:
+             hashes: _Hashes, activities: list[str] = ()) -> tuple[list[dict], list[dict]]:
+    """The landed rows of each completion (int_completions_unioned.source_rows), and of
+    each activity record's activity, with the version of the file each came from
+    (raw.file_versions, by load id) and its stored copy; plus every version of those
+    files ever loaded."""
+    sources = _rows(con, ACTIVITY_SOURCES, [list(activities)]) if activities else []
+    if not completion_keys and not sources:
         return [], []
-    sources = _rows(con, """
+    sources += [] if not completion_keys else _rows(con, """
         with rows as (
             select completion_key, completion_source, unnest(source_rows) as s
             from intermediate.int_completions_unioned
