@@ -97,6 +97,13 @@ def raw_keys(out: Path) -> dict[str, set]:
     return {t: set(rows(out, f"select _extract_date, _file, _line from {t}")) for t in RAW}
 
 
+def stored_copies(out: Path) -> dict[str, Path]:
+    """The stored copy (cme.rawstore) of each landed file, by file name."""
+    from cme import rawstore
+
+    return {f: rawstore.path_for(out, sha) for f, sha in rows(out, "select _file, sha256 from raw.file_versions")}
+
+
 def retention(out: Path, *args) -> str:
     proc = run_cme("retention", "--out", out, *args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -116,7 +123,7 @@ def test_the_day_sent_a_record_to_every_body(world):
     _, out = world
     written = {b for (b,) in rows(out, "select distinct body from ledger.submission_events "
                                        "where event = 'written'")}
-    assert written == {"ACCME_PARS", "CE_BROKER", "CPE_MONITOR"}
+    assert written == {"ACCME_PARS", "ACCME_PARS_ACTIVITIES", "CE_BROKER", "CPE_MONITOR"}
     assert rows(out, "select count(*) from raw.quarantine where _file = 'lms_completions.csv'") == [(1,)]
 
 
@@ -140,6 +147,9 @@ def test_past_four_years_only_the_record_no_longer_under_accme_goes(world):
     assert "raw.lms_completions: 1 row(s) under 'CE Broker FL', dated 2026-07-09 to 2026-07-09" in listed
     stdout = retention(out, "--apply", "--as-of", "2031-01-01")
     assert "1 row(s) archived and purged" in stdout
+    # the completions file still holds rows inside their periods: its stored copy stays
+    assert "stored landing files removed (every row in them purged): 0" in stdout
+    assert all(p.exists() for p in stored_copies(out).values())
     assert [c for (c,) in rows(out, "select completion_id from raw.lms_completions order by 1")] == [
         "r-doc-new", "r-doc-old", "r-ph"]
     assert rows(out, "select attendance_id from raw.attendance") == [("r-rn-live",)]
@@ -150,7 +160,12 @@ def test_past_six_years_apply_archives_exactly_what_it_purges(world):
     _, out = world
     before = raw_keys(out)
     awards_before = rows(out, "select * exclude (decided_on) from fct_credit_awards order by all")
+    copies = stored_copies(out)
     stdout = retention(out, "--apply", "--as-of", "2033-01-01")
+    # attendance.csv's rows are all purged now: its stored copy goes; the completions file
+    # keeps rows inside their periods, and no other landed file is retention's
+    assert "stored landing files removed (every row in them purged): 1" in stdout
+    assert {f for f, p in copies.items() if not p.exists()} == {"attendance.csv"}
     after = raw_keys(out)
     assert "3 row(s) archived and purged" in stdout
     # R-OLD's rows went, in every table; R-NEW (inside its period) and R-PHARM (no rule) stayed

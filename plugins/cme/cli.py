@@ -448,6 +448,9 @@ def retention(
     if result.archive:
         typer.echo(f"  archive: {result.archive} ({result.retired_records} body record(s) "
                    f"retired: kept at the body, never withdrawn)")
+    if not dry_run:
+        typer.echo(f"  stored landing files removed (every row in them purged): "
+                   f"{result.stored_files_removed}")
 
 
 batches = typer.Typer(no_args_is_help=True, help="Submission batches in the ledger.")

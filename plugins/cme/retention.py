@@ -37,6 +37,33 @@ create table if not exists retention.purge_log (
     row_count BIGINT, oldest DATE, newest DATE, archive_file VARCHAR, archive_sha256 VARCHAR);
 create table if not exists retention.retired_records (
     body VARCHAR, record_key VARCHAR, as_of DATE, run_id VARCHAR);
+-- the landed file versions (load, extract date, file) that rows were purged from
+create table if not exists retention.purged_loads (
+    _load_id VARCHAR, _extract_date DATE, _file VARCHAR, run_id VARCHAR);
+"""
+
+# The stored copy of a landed file (cme.rawstore) goes once retention has purged rows from
+# every version with those bytes and none of their rows remain: a file still holding a row
+# inside any period is kept, and so is a version whose rows a re-landing replaced (that
+# is the audit trail's "first received", not retention's to remove).
+STORED_FILES_BEYOND = """
+with live as (
+    select distinct _load_id, _extract_date, _file from raw.lms_completions
+    union select distinct _load_id, _extract_date, _file from raw.attendance
+    union select distinct _load_id, _extract_date, _file from raw.quarantine
+),
+versions as (
+    select v.sha256,
+           p._load_id is not null as purged,
+           l._load_id is not null as has_rows
+    from raw.file_versions as v
+    left join (select distinct _load_id, _extract_date, _file from retention.purged_loads) as p
+        using (_load_id, _extract_date, _file)
+    left join live as l using (_load_id, _extract_date, _file)
+)
+select sha256 from versions group by sha256
+having bool_and(purged) and not bool_or(has_rows)
+order by sha256
 """
 
 
@@ -67,6 +94,7 @@ class Result:
     lines: list[Line] = field(default_factory=list)
     archive: Path | None = None
     retired_records: int = 0
+    stored_files_removed: int = 0
 
     @property
     def rows(self) -> int:
@@ -260,8 +288,9 @@ def apply(warehouse: Path, out: Path, settings: ProviderSettings, as_of: date) -
             lines = _lines(con)
             if not lines:
                 con.execute("rollback")
+                removed = _drop_stored_files(con, Path(out))
                 log.info("retention as of %s: nothing beyond retention", as_of)
-                return Result(as_of, applied=True)
+                return Result(as_of, applied=True, stored_files_removed=removed)
             folder, suffix = _archive_folder(Path(out), as_of)
             files = {}
             for table in sorted({line.table for line in lines}):
@@ -294,9 +323,30 @@ def apply(warehouse: Path, out: Path, settings: ProviderSettings, as_of: date) -
             for path in written:  # the rows stay in the warehouse: no archive of them
                 path.unlink(missing_ok=True)
             raise
-    log.info("retention as of %s: purged %s; %d body record(s) retired", as_of,
-             ", ".join(f"raw.{l.table} {l.rows} ({l.rule})" for l in lines), retired)
-    return Result(as_of, applied=True, lines=lines, archive=folder, retired_records=retired)
+        # after the commit: a file removed is not rolled back, and this is safe to repeat
+        removed = _drop_stored_files(con, Path(out))
+    log.info("retention as of %s: purged %s; %d body record(s) retired; %d stored landing "
+             "file(s) removed", as_of, ", ".join(f"raw.{l.table} {l.rows} ({l.rule})" for l in lines),
+             retired, removed)
+    return Result(as_of, applied=True, lines=lines, archive=folder, retired_records=retired,
+                  stored_files_removed=removed)
+
+
+def _drop_stored_files(con, out: Path) -> int:
+    """Remove the stored copies (OUT/raw/sha256/..) of landed files whose rows retention
+    has all purged; their rows are in the archive. Returns how many were removed."""
+    from cme import rawstore
+
+    if con.execute("select count(*) from information_schema.tables where table_schema = 'raw' "
+                   "and table_name = 'file_versions'").fetchone()[0] == 0:
+        return 0
+    removed = 0
+    for (sha,) in con.execute(STORED_FILES_BEYOND).fetchall():
+        path = rawstore.path_for(out, sha)
+        if path.exists():
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def _archive_and_delete(con, table: str, path: Path) -> tuple[Path, str]:
@@ -310,6 +360,8 @@ def _archive_and_delete(con, table: str, path: Path) -> tuple[Path, str]:
             on p.table_name = '{table}' and p._extract_date = t._extract_date
            and p._file = t._file and p._line = t._line""")
     expected = con.execute("select count(*) from _archive").fetchone()[0]
+    con.execute("insert into retention.purged_loads select distinct _load_id, _extract_date, _file, "
+                "null from _archive")
     tmp = path.with_name(f".{path.name}.part")
     quoted = str(tmp).replace("'", "''")
     tmp.unlink(missing_ok=True)
