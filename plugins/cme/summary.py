@@ -119,7 +119,8 @@ def _deadlines(con, run_date: date, days: int, http_bodies: list[str]) -> dict:
     due_soon = {}
     done = "submission_state in ('accepted', 'superseded') or " \
            "(submission_state = 'written' and not list_contains(?, body))"
-    for mart in ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records"):
+    for mart in ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records",
+                 "fct_pars_activities"):
         for body, n, first_due in con.execute(
                 f"select body, count(*), min(due_on) from main.{mart} "
                 f"where record_action = 'Add' and not ({done}) "
