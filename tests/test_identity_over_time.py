@@ -80,9 +80,11 @@ def identity_run(tmp_path_factory):
 
 
 def _written(con, day=None):
-    """(body, action) per record written to a file, on `day` or ever."""
+    """(body, action) per learner record written to a file, on `day` or ever (activity
+    records name no person: identities do not touch them)."""
     return con.execute(
-        "select body, record_action, record_key from ledger.submission_events where event = 'written'"
+        "select body, record_action, record_key from ledger.submission_events where event = 'written' "
+        "and body not like '%_ACTIVITIES'"
         + (" and run_date = ?" if day else "") + " order by 1, 3", [day] if day else []).fetchall()
 
 
