@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 PROFESSIONS = ("physician", "nurse", "pharmacist", "pharmacy_technician", "physician_assistant",
-               "psychologist", "social_worker", "dietitian", "other")
+               "psychologist", "social_worker", "dietitian", "dentist", "optometrist",
+               "athletic_trainer", "respiratory_therapist", "counselor", "occupational_therapist",
+               "other")
 ACTIVITY_FORMATS = ("C", "RSS", "IL", "EM", "IEM", "JN", "MR", "TIW", "CML", "PI", "ISL", "LFT")
 BOARDS = ("ABA", "ABIM", "ABOHNS", "ABOS", "ABP", "ABPath", "ABS", "ABTS", "ABPMR")
 ROLES = ("planner", "faculty", "reviewer", "moderator", "staff")
