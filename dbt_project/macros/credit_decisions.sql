@@ -31,6 +31,10 @@ eligible_undesignated as (
     inner join people using (person_id)
     inner join credit_types
         on not credit_types.is_moc
+        {#- one explanation per profession's own credit (seed explain_when_undesignated), so
+            a longer catalog does not add a decision row per completion for every type;
+            blank counts as true #}
+        and coalesce(credit_types.explain_when_undesignated, true)
         and (credit_types.eligible_professions = '*'
              or list_contains(string_split(credit_types.eligible_professions, '|'), people.profession))
         and (credit_types.body <> 'JA_PARS' or '{{ var("accreditor") }}' = 'JA')

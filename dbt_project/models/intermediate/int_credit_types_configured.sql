@@ -14,6 +14,7 @@ final as (
         board_split_rank,
         report_label,
         moc_board is not null as is_moc,
+        explain_when_undesignated,
         description
     from catalog
 )
