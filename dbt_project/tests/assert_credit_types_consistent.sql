@@ -4,9 +4,9 @@
    amount. One row per broken credit type, with what is wrong. #}
 with catalog as (select * from {{ ref('credit_types') }}),
 
-final as (
-    select credit_type, problem
-    from catalog,
+problems as (
+    select
+        credit_type,
         unnest([
             case when moc_board is not null and (moc_category is null or board_split_rank is null)
                  then 'MOC type without moc_category or board_split_rank' end,
@@ -16,8 +16,12 @@ final as (
                  then 'moc_category or board_split_rank without moc_board' end,
             case when designation_statement not like '%{amount}%'
                  then 'designation_statement does not print {amount}' end
-        ]) as problems(problem)
-    where problem is not null
+        ]) as problem
+    from catalog
+),
+
+final as (
+    select * from problems where problem is not null
 )
 
 select * from final
