@@ -114,7 +114,7 @@ def test_a_physicians_certificate_states_everything_it_must(issued):
 def test_everyone_gets_one_certificate_per_activity_with_all_its_credit(issued):
     expected = expected_certificates(issued)
     written = {(p.parent.name, p.stem): p for p in (issued / "certificates").glob("*/*.pdf")}
-    assert set(written) == set(expected) and len(expected) > 50
+    assert set(written) == set(expected) and len(expected) > 20
     recorded = codes(issued)
     assert set(recorded) == set(expected)
     assert len(set(recorded.values())) == len(recorded)  # different people, different codes

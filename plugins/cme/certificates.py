@@ -68,7 +68,8 @@ final as (
               'accrediting_body': ct.accrediting_body, 'unit': per_type.unit,
               'amount': per_type.amount, 'designated': per_type.designated,
               'statement': ct.designation_statement}
-             order by ct.report_label, per_type.credit_type) as credits
+             -- CME credit first, then the MOC points it carries
+             order by coalesce(ct.moc_board, '') <> '', ct.report_label, per_type.credit_type) as credits
     from per_type
     inner join main.dim_people as people using (person_id)
     inner join main.dim_activities as act using (activity_id)
@@ -144,7 +145,7 @@ def _location(row: dict) -> str:
 
 
 def _rows(con, where: str, params: dict) -> list[dict]:
-    cursor = con.execute(CERTIFICATES_SQL.format(where=where), params)
+    cursor = con.execute(CERTIFICATES_SQL.replace("{where}", where), params)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, r)) for r in cursor.fetchall()]
 
@@ -269,7 +270,7 @@ def register(con, certs: list[Certificate], today: date) -> int:
                          columns=["verification_code", "person_id", "activity_id", "content_sha256"])
     con.register("certificate_batch", batch)
     try:
-        before = con.execute("select count(*) from certificates.issued").fetchone()[0]
+        before = con.execute("select count(*) from certificates.issued").fetchall()[0][0]
         con.execute("""
             insert into certificates.issued
             select b.verification_code, b.person_id, b.activity_id, b.content_sha256,
@@ -281,7 +282,7 @@ def register(con, certs: list[Certificate], today: date) -> int:
                 using (person_id, activity_id)
             where l.latest is distinct from b.verification_code
         """, {"today": today})
-        return con.execute("select count(*) from certificates.issued").fetchone()[0] - before
+        return con.execute("select count(*) from certificates.issued").fetchall()[0][0] - before
     finally:
         con.unregister("certificate_batch")
 
@@ -339,7 +340,6 @@ def write_certificates(warehouse: Path, out_dir: Path, who: list[str] | None,
     activity. Raises LookupError for an id that is no one."""
     from cme.bodies.base import write_atomically
     from cme.certificate_layout import render
-    from cme.transcripts import resolve_person
     from cme.warehouse import connect, private_dir
 
     key = certificate_key(Path(out_dir))
@@ -348,7 +348,8 @@ def write_certificates(warehouse: Path, out_dir: Path, who: list[str] | None,
         if who is not None:
             people = []
             for ident in who:
-                found = resolve_person(con, ident)
+                found = con.execute("select person_id from main.dim_people where person_id = $id "
+                                    "or list_contains(learner_ids, $id)", {"id": ident}).fetchone()
                 if not found:
                     raise LookupError(f"no person or learner account {ident!r} in the warehouse")
                 people.append(found[0])
