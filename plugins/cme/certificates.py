@@ -119,7 +119,8 @@ class Certificate:
             "title": self.title, "format": self.activity_format,
             "start_date": str(self.start_date), "end_date": str(self.end_date),
             "location": self.location, "completed_on": str(self.completed_on),
-            "credits": [[c.credit_type, c.amount, c.designated, c.unit] for c in self.credits],
+            # sorted by type: the printed order (catalog labels) is not a fact
+            "credits": sorted([c.credit_type, c.amount, c.designated, c.unit] for c in self.credits),
         }
         return json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
