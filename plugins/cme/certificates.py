@@ -17,7 +17,7 @@ import os
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -175,8 +175,8 @@ def _build(row: dict, key: bytes) -> Certificate:
                        credits)
     content = cert.content()
     digest = hmac.new(key, content, hashlib.sha256).digest()
-    return Certificate(**{**cert.__dict__, "verification_code": format_code(digest),
-                          "content_sha256": hashlib.sha256(content).hexdigest()})
+    return replace(cert, verification_code=format_code(digest),
+                   content_sha256=hashlib.sha256(content).hexdigest())
 
 
 # --- verification codes ----------------------------------------------------------------
@@ -327,7 +327,7 @@ def certificate_pdf(con, settings, person_id: str, activity_id: str) -> bytes:
     if _writable(con):
         register(con, [cert], today)
     issued = _issued_dates(con, [cert.verification_code]).get(cert.verification_code, today)
-    return render(Certificate(**{**cert.__dict__, "issued_on": issued}), settings)
+    return render(replace(cert, issued_on=issued), settings)
 
 
 def _safe(name: str) -> str:
@@ -361,8 +361,8 @@ def write_certificates(warehouse: Path, out_dir: Path, who: list[str] | None,
     written = []
     for cert in certs:
         path = private_dir(folder / _safe(cert.person_id)) / f"{_safe(cert.activity_id)}.pdf"
-        write_atomically(path, render(Certificate(
-            **{**cert.__dict__, "issued_on": issued[cert.verification_code]}), settings))
+        write_atomically(path, render(replace(cert, issued_on=issued[cert.verification_code]),
+                                      settings))
         written.append(path)
     return written
 
@@ -404,5 +404,4 @@ def verify(con, typed: str) -> Verification | None:
     if now.content_sha256 != content_sha256:
         return Verification(code, "superseded", issued_on, None)
     return Verification(code, "genuine", issued_on,
-                        Certificate(**{**now.__dict__, "verification_code": code,
-                                       "issued_on": issued_on}))
+                        replace(now, verification_code=code, issued_on=issued_on))
