@@ -53,7 +53,15 @@ def render(cert: Certificate, settings) -> bytes:
 
     provider = printable(settings.provider_name)
     shown_format, format_words = FORMATS.get(cert.activity_format, (cert.activity_format, "activity"))
-    pdf = FPDF(orientation="L", format="Letter")
+    class Page(FPDF):
+        def header(self):  # a double frame on every page (many credit types can take two)
+            self.set_draw_color(*NAVY)
+            self.set_line_width(1.2)
+            self.rect(8, 8, self.w - 16, self.h - 16)
+            self.set_line_width(0.3)
+            self.rect(11, 11, self.w - 22, self.h - 22)
+
+    pdf = Page(orientation="L", format="Letter")
     pdf.set_title(f"Certificate {cert.verification_code}")
     pdf.set_author(provider)
     pdf.add_font("DejaVu", "", FONTS / "DejaVuSans.ttf")
@@ -61,12 +69,6 @@ def render(cert: Certificate, settings) -> bytes:
     pdf.set_margins(22, 18, 22)
     pdf.set_auto_page_break(True, margin=16)
     pdf.add_page()
-    # a double frame
-    pdf.set_draw_color(*NAVY)
-    pdf.set_line_width(1.2)
-    pdf.rect(8, 8, pdf.w - 16, pdf.h - 16)
-    pdf.set_line_width(0.3)
-    pdf.rect(11, 11, pdf.w - 22, pdf.h - 22)
 
     def line(text: str, size: float, style: str = "", height: float | None = None,
              align: str = "C", color=(0, 0, 0)) -> None:
@@ -95,16 +97,19 @@ def render(cert: Certificate, settings) -> bytes:
     line(f"Completed on {cert.completed_on:%m/%d/%Y}", 10)
     pdf.ln(3)
 
+    # up to four credit types fit one page at full size; more are set smaller
+    heading, body = (11, 9) if len(cert.credits) <= 4 else (9.5, 7.5)
     for credit in cert.credits:
-        if not participation:
-            line(f"{credit.report_label}: {_units(credit.amount, credit.unit)} awarded", 11, "B",
-                 align="L")
-        statement = designation(credit.statement, credit.designated, provider, format_words)
-        if statement:
-            line(statement, 9, align="L")
-        pdf.ln(1.5)
+        with pdf.unbreakable():  # a credit's line and its statement stay on one page
+            if not participation:
+                line(f"{credit.report_label}: {_units(credit.amount, credit.unit)} awarded", heading,
+                     "B", align="L")
+            statement = designation(credit.statement, credit.designated, provider, format_words)
+            if statement:
+                line(statement, body, align="L")
+            pdf.ln(1.5)
     pdf.ln(1)
-    line(accreditation_statement(settings), 9, align="L", color=(60, 60, 60))
+    line(accreditation_statement(settings), body, align="L", color=(60, 60, 60))
 
     # signature (left) and issue date with the verification code (right), kept together
     if pdf.get_y() > pdf.h - 16 - 38:
