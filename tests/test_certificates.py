@@ -286,3 +286,46 @@ def quote_safe(text: str) -> str:
     from urllib.parse import quote
 
     return quote(text, safe="")
+
+
+def test_every_catalog_credit_type_prints_on_a_certificate_with_its_amount(tmp_path):
+    """Each seed row's designation statement is filled (no placeholder left) and printed,
+    with its awarded amount, on one certificate holding every type: a new row certifies."""
+    import csv
+    from dataclasses import replace
+    from datetime import date
+
+    from cme.certificate_layout import render
+    from cme.certificates import _build
+    from cme.settings import ProviderSettings
+
+    with open(_seed_path(), newline="") as handle:
+        seed = list(csv.DictReader(handle))
+    row = {"person_id": "P-x", "activity_id": "A-x", "first_name": "Zoë", "last_name": "Ünal",
+           "title": "Every credit type", "activity_format": "C", "start_date": date(2026, 11, 16),
+           "end_date": date(2026, 11, 16), "delivery_method": "in_person", "location_city": "Chicago",
+           "location_state": "IL", "location_country": "US", "completed_on": date(2026, 11, 16),
+           "credits": [{"credit_type": r["credit_type"], "report_label": r["report_label"],
+                        "accrediting_body": r["accrediting_body"], "unit": r["unit"],
+                        "amount": 0.75, "designated": 1.25, "statement": r["designation_statement"]}
+                       for r in seed]}
+    settings = ProviderSettings(provider_name="Provider Ω")
+    cert = replace(_build(row, b"k" * 16), issued_on=date(2026, 11, 27))
+    path = tmp_path / "every.pdf"
+    path.write_bytes(render(cert, settings))
+    text = pdf_text(path)
+    assert "Zoë Ünal" in text and cert.verification_code in text
+    for r in seed:
+        filled = designation(r["designation_statement"], "1.25", "Provider Ω", FORMATS["C"][1])
+        assert r["designation_statement"] and "{" not in filled, r["credit_type"]
+        assert flat(filled) in text, r["credit_type"]
+        if "particip" not in r["unit"].lower():  # non-credit types print no amount
+            assert f"{flat(r['report_label'])}: 0.75 {r['unit']}s awarded" in text, r["credit_type"]
+        else:
+            assert flat(r["report_label"]) in text, r["credit_type"]
+
+
+def _seed_path():
+    from cme import PROJECT_DIR
+
+    return PROJECT_DIR / "dbt_project" / "seeds" / "credit_types.csv"

@@ -39,6 +39,11 @@ def _units(amount: str, unit: str) -> str:
     return f"{amount} {unit}{'' if float(amount) == 1 else 's'}"
 
 
+def is_participation(credit) -> bool:
+    """A non-credit type (a participation certificate): printed without an amount."""
+    return float(credit.amount) == 0 or "particip" in credit.unit.lower()
+
+
 def _dates(cert: Certificate) -> str:
     start, end = cert.start_date, cert.end_date
     if start and end and start != end:
@@ -71,16 +76,16 @@ def render(cert: Certificate, settings) -> bytes:
     pdf.add_page()
 
     def line(text: str, size: float, style: str = "", height: float | None = None,
-             align: str = "C", color=(0, 0, 0)) -> None:
-        pdf.set_font("DejaVu", style, size)
-        pdf.set_text_color(*color)
-        pdf.multi_cell(0, height or size * 0.5, text, align=align, new_x="LMARGIN", new_y="NEXT")
+             align: str = "C", color=(0, 0, 0), to=pdf) -> None:
+        to.set_font("DejaVu", style, size)
+        to.set_text_color(*color)
+        to.multi_cell(0, height or size * 0.5, text, align=align, new_x="LMARGIN", new_y="NEXT")
 
     line(provider, 18, "B", color=NAVY)
     if settings.accme_provider_id:
         line(f"{PROVIDER_ID_LABEL[settings.accreditor]} {settings.accme_provider_id}", 9)
     pdf.ln(3)
-    participation = all(float(c.amount) == 0 or "particip" in c.unit.lower() for c in cert.credits)
+    participation = all(is_participation(c) for c in cert.credits)
     line("Certificate of Participation" if participation else "Certificate of Completion",
          24, "B", color=NAVY)
     pdf.ln(2)
@@ -100,14 +105,16 @@ def render(cert: Certificate, settings) -> bytes:
     # up to four credit types fit one page at full size; more are set smaller
     heading, body = (11, 9) if len(cert.credits) <= 4 else (9.5, 7.5)
     for credit in cert.credits:
-        with pdf.unbreakable():  # a credit's line and its statement stay on one page
-            if not participation:
-                line(f"{credit.report_label}: {_units(credit.amount, credit.unit)} awarded", heading,
-                     "B", align="L")
+        # a credit's line and its statement stay on one page; drawn through the recorder,
+        # which replays them on the next page when they do not fit
+        with pdf.unbreakable() as block:
+            line(credit.report_label if is_participation(credit)
+                 else f"{credit.report_label}: {_units(credit.amount, credit.unit)} awarded",
+                 heading, "B", align="L", to=block)
             statement = designation(credit.statement, credit.designated, provider, format_words)
             if statement:
-                line(statement, body, align="L")
-            pdf.ln(1.5)
+                line(statement, body, align="L", to=block)
+            block.ln(1.5)
     pdf.ln(1)
     line(accreditation_statement(settings), body, align="L", color=(60, 60, 60))
 
