@@ -26,6 +26,7 @@ demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(BIN)/cme generate --out $(DEMO)/landing --days 3 --learners 300 --seed 7
 	$(BIN)/cme run --landing $(DEMO)/landing --out $(DEMO)/out --from 2026-11-16 --to 2026-11-18
+	$(BIN)/cme certificates --all --out $(DEMO)/out
 	@echo
 	@echo "Warehouse: $(DEMO)/out/warehouse.duckdb   Run summaries: $(DEMO)/out/reports/"
 

@@ -329,6 +329,46 @@ def transcript(
 
 
 @app.command()
+def certificates(
+    ctx: typer.Context,
+    who: list[str] = typer.Argument(None, help="Person ids (P-...) or learner account ids; omit with --all."),
+    out: Path = typer.Option(..., "--out", help="Output directory of the runs (holds warehouse.duckdb)."),
+    everyone: bool = typer.Option(False, "--all", help="Everyone with credit."),
+    activity: Optional[str] = typer.Option(None, "--activity", help="Only this activity id."),
+    settings: Optional[Path] = typer.Option(None, "--settings", exists=True, dir_okay=False),
+):
+    """Write a PDF certificate per person and activity, every credit type earned in it
+    together, to OUT/certificates/<person_id>/<activity_id>.pdf, and record each one's
+    verification code (the dashboard's /verify). The key: CME_CERTIFICATE_KEY, else
+    OUT/certificate.key (made on first use)."""
+    from cme.certificates import CertificateKeyError, write_certificates
+    from cme.settings import SettingsError, load_settings
+
+    if bool(who) == everyone:
+        raise typer.BadParameter("name people or learner accounts, or give --all")
+    if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
+        raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
+                                 param_hint="'--out'")
+    try:
+        provider = load_settings(settings)
+    except SettingsError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    # records the codes it issues in the warehouse: alone, as an import is
+    _lock(ctx, out, "cme certificates")
+    try:
+        files = write_certificates(out / "warehouse.duckdb", out, None if everyone else who,
+                                   activity, provider)
+    except CertificateKeyError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    except LookupError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"wrote {len(files)} certificate(s) to {out / 'certificates'}")
+
+
+@app.command()
 def audit(
     ctx: typer.Context,
     record_key: str = typer.Argument(..., help="A record key as in the body marts, e.g. "

@@ -124,6 +124,17 @@ class ProviderSettings(BaseModel):
     )
     # how long learner attendance records are kept (`cme retention`)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    # Certificates (`cme certificates`, cme.certificates). The accreditation statement every
+    # certificate prints; empty = the ACCME or JA wording for `accreditor`. `{provider}`
+    # stands for provider_name.
+    certificate_accreditation_statement: str = ""
+    # PNG printed above the signer's name; a relative path is read from the project root;
+    # empty = the placeholder flourish in plugins/cme/certificate_assets/signature.png
+    certificate_signature_image: str = ""
+    certificate_signer_name: str = ""
+    certificate_signer_title: str = "Director, Continuing Medical Education"
+    # where a reader checks a certificate's code: the dashboard's /verify page
+    certificate_verify_url: str = "http://127.0.0.1:8050/verify"
 
     @field_validator("timezone")
     @classmethod
@@ -151,6 +162,26 @@ class ProviderSettings(BaseModel):
             raise ValueError(f"expected MM-DD, got {value!r}") from None
         return value
 
+    @field_validator("certificate_accreditation_statement")
+    @classmethod
+    def _statement_template(cls, value: str) -> str:
+        try:
+            value.format(provider="")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("only {provider} may stand in braces (write {{ for a brace)") from None
+        return value
+
+    @field_validator("certificate_signature_image")
+    @classmethod
+    def _signature_png(cls, value: str) -> str:
+        if value:
+            path = signature_path(value)
+            if not path.is_file():
+                raise ValueError(f"no file {path}")
+            if path.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+                raise ValueError(f"{path} is not a PNG image")
+        return value
+
     @field_validator("transport")
     @classmethod
     def _known_bodies(cls, value: dict[str, str]) -> dict[str, str]:
@@ -176,6 +207,17 @@ class ProviderSettings(BaseModel):
             "disclosure_freshness_months": self.disclosure_freshness_months,
             "disclosure_upcoming_days": self.disclosure_upcoming_days,
         }
+
+
+DEFAULT_SIGNATURE = Path(__file__).resolve().parent / "certificate_assets" / "signature.png"
+
+
+def signature_path(setting: str) -> Path:
+    """The signature image a certificate prints (setting certificate_signature_image)."""
+    if not setting:
+        return DEFAULT_SIGNATURE
+    path = Path(setting).expanduser()
+    return path if path.is_absolute() else PROJECT_DIR / path
 
 
 def settings_path(explicit: str | os.PathLike | None = None) -> Path:

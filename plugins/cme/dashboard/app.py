@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 from fastapi import FastAPI, HTTPException, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -134,6 +134,35 @@ def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
         with open_warehouse() as con:
             rows = queries.disclosures_due(con, as_of or date.today(), upcoming_days)
         return page(request, "disclosures.html", as_of=as_of, rows=rows, upcoming_days=upcoming_days)
+
+    # Certificate verification (cme.certificates): the one page that shows a learner's
+    # name, and only what the certificate itself prints; no staff navigation on it, and an
+    # unknown code and a malformed one get the same 404 (docs/decisions.md, "Certificates").
+    def verify_page(request: Request, result, asked: bool) -> HTMLResponse:
+        response = templates.TemplateResponse(request, "verify.html", {"result": result, "asked": asked},
+                                              status_code=404 if asked and result is None else 200)
+        response.headers.update({"Cache-Control": "no-store", "X-Robots-Tag": "noindex",
+                                 "Referrer-Policy": "no-referrer"})
+        return response
+
+    @app.get("/verify", response_class=HTMLResponse)
+    def verify_form(request: Request, code: str = ""):
+        from urllib.parse import quote
+
+        from cme.certificates import normalize_code
+
+        if code.strip():
+            typed = normalize_code(code) or code.strip()[:40]
+            return RedirectResponse(f"/verify/{quote(typed, safe='')}", status_code=303)
+        return verify_page(request, None, asked=False)
+
+    @app.get("/verify/{code}", response_class=HTMLResponse)
+    def verify_code(request: Request, code: str):
+        from cme.certificates import verify
+
+        with open_warehouse() as con:
+            result = verify(con, code)
+        return verify_page(request, result, asked=True)
 
     @app.get("/validations", response_class=HTMLResponse)
     def validations(request: Request):
