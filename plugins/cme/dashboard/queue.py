@@ -113,6 +113,12 @@ class QueueQuery:
     def url(self, path: str = "/exceptions", **changes) -> str:
         return f"{path}?{urlencode(self.params(**changes))}"
 
+    def narrowed_url(self, **only) -> str:
+        """A person's or activity's link: just that id, keeping status, sort and size."""
+        view = QueueQuery(status=self.status, sort=self.sort, dir=self.dir, size=self.size,
+                          default_size=self.default_size, **only)
+        return view.url()
+
     def sort_url(self, column: str) -> str:
         """A header's link: sort by it ascending, or flip the direction if it already is."""
         flip = "desc" if self.sort == column and self.dir == "asc" else "asc"
