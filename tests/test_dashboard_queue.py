@@ -296,3 +296,17 @@ def test_notes_and_assignee_are_kept_in_the_warehouse_as_history(writable_copy, 
         assert con.execute("select exception_id, assignee, author from workqueue.exception_notes "
                            "order by note_id").fetchall() == [
             (exception_id, "alice", "dana@example.org"), (exception_id, "bob", "dana@example.org")]
+
+
+def test_queue_settings_are_checked(tmp_path):
+    from cme.settings import SettingsError, load_settings
+
+    for line, setting in (("queue_page_size = 0", "queue_page_size"),
+                          ('queue_author_header = "X-User: admin"', "queue_author_header")):
+        path = tmp_path / "provider.toml"
+        path.write_text(line + "\n")
+        with pytest.raises(SettingsError, match=setting):
+            load_settings(path)
+    path.write_text('queue_page_size = 25\nqueue_author_header = "X-Forwarded-User"\n')
+    loaded = load_settings(path)
+    assert (loaded.queue_page_size, loaded.queue_author_header) == (25, "X-Forwarded-User")
