@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from collections import Counter
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -46,27 +47,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def serve_dashboard(out: Path, *options: str):
+    """`cme dashboard` on OUT at a free port, as a user starts it; yields its base URL."""
+    port = _free_port()
+    proc = subprocess.Popen([str(BIN / "cme"), "dashboard", "--out", str(out), "--port", str(port),
+                             *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                httpx.get(url + "/static/style.css", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None:
+                    pytest.fail(f"cme dashboard exited: {proc.stdout.read()}")
+                time.sleep(0.2)
+        else:
+            pytest.fail("cme dashboard did not answer within 30 s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture(scope="module")
 def dashboard(pipeline_run):
-    port = _free_port()
-    proc = subprocess.Popen([str(BIN / "cme"), "dashboard", "--out", str(pipeline_run.out),
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            httpx.get(url + "/static/style.css", timeout=1)
-            break
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                pytest.fail(f"cme dashboard exited: {proc.stdout.read()}")
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("cme dashboard did not answer within 30 s")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with serve_dashboard(pipeline_run.out) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

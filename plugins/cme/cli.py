@@ -433,7 +433,9 @@ def dashboard(
     from cme.dashboard.app import create_app
     from cme.settings import load_settings
 
-    app_ = create_app(out, upcoming_days=load_settings(settings).disclosure_upcoming_days)
+    provider = load_settings(settings)
+    app_ = create_app(out, upcoming_days=provider.disclosure_upcoming_days,
+                      page_size=provider.queue_page_size, author_header=provider.queue_author_header)
     console.print(f"compliance dashboard for {out.resolve()} at http://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 

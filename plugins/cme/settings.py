@@ -122,6 +122,11 @@ class ProviderSettings(BaseModel):
     transport: dict[str, Literal["file", "http"]] = Field(
         default_factory=lambda: {body: "file" for body in BODIES}
     )
+    # the dashboard's exception queue: rows per page (a `size` parameter overrides it)
+    queue_page_size: int = Field(50, ge=5, le=500)
+    # the request header the sign-on proxy puts the signed-in user in (e.g.
+    # "X-Forwarded-User"), recorded as a note's author; blank: notes have no author
+    queue_author_header: str = Field("", pattern=r"^[A-Za-z0-9-]*$", max_length=64)
     # how long learner attendance records are kept (`cme retention`)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     # Certificates (`cme certificates`, cme.certificates). The accreditation statement every

@@ -2,41 +2,53 @@
 
 It opens the warehouse read-only for each request and closes it, so it never changes
 a run's data and holds the file only for a query (a run waits that out); while a run
-holds the write lock it answers 503 with a page asking to retry.
+holds the write lock it answers 503 with a page asking to retry. The one write is a
+staff note on an exception (`notes`, `access`), appended to its own schema.
 """
 from __future__ import annotations
 
+import secrets
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
 
-import duckdb
 from fastapi import FastAPI, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from cme.dashboard import activities as activity_pages, charts, queries
-from cme.warehouse import duckdb_config
+from cme.dashboard import activities as activity_pages, charts, notes, queries, queue
+from cme.dashboard.access import Busy, Warehouse
 
 HERE = Path(__file__).parent
 GX_ROOT = Path("gx/gx")  # the GX file context the gates keep under OUT
 DATA_DOCS = GX_ROOT / "uncommitted/data_docs/local_site"
+BUSY = "a run is writing the warehouse right now; reload in a minute"
+MAX_FORM_BYTES = 16_384
 
 
-def _date(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise HTTPException(400, f"not a date (YYYY-MM-DD): {value[:20]!r}")
+def _same_origin(request: Request) -> bool:
+    """A browser names the page a POST came from (Origin, else Referer): it must be this
+    host, as the browser reached it (directly, or the proxy's Host or X-Forwarded-Host)."""
+    source = request.headers.get("origin") or request.headers.get("referer") or ""
+    if not source or source == "null":
+        return False
+    ours = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")} - {""}
+    return urlsplit(source).netloc in ours
 
 
-def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
-    """The app over one output directory (OUT of `cme run --out OUT`)."""
+def create_app(out_dir: Path, upcoming_days: int = 30, page_size: int = 50,
+               author_header: str = "") -> FastAPI:
+    """The app over one output directory (OUT of `cme run --out OUT`). `author_header`
+    names the request header the sign-on proxy puts the user in (blank: notes have no
+    author)."""
     out_dir = Path(out_dir).resolve()
     warehouse, reports = out_dir / "warehouse.duckdb", out_dir / "reports"
+    store = Warehouse(warehouse)
+    form_secret = secrets.token_bytes(32)  # per process: a page from before a restart is reloaded
     app = FastAPI(title="CME compliance dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -49,13 +61,18 @@ def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
         context.setdefault("as_of", queries.as_of(reports))
         return templates.TemplateResponse(request, name, context)
 
-    def open_warehouse():
+    def require_warehouse():
         if not warehouse.exists():
             raise HTTPException(404, f"no warehouse at {warehouse}: run `cme run --out {out_dir}` first")
+
+    @contextmanager
+    def open_warehouse():
+        require_warehouse()
         try:
-            return duckdb.connect(str(warehouse), read_only=True, config=duckdb_config())
-        except duckdb.IOException:
-            raise HTTPException(503, "a run is writing the warehouse right now; reload in a minute")
+            with store.read() as con:
+                yield con
+        except Busy:  # raised on opening only
+            raise HTTPException(503, BUSY)
 
     # Starlette's class also covers unknown paths, which would otherwise answer JSON
     @app.exception_handler(StarletteHTTPException)
@@ -82,18 +99,31 @@ def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
                     disclosures=len(disclosures), upcoming_days=upcoming_days, activities=activities,
                     charts=charts.trend_charts(summaries), runs=summaries[::-1])
 
+    def queue_query(request: Request) -> queue.QueueQuery:
+        try:
+            return queue.parse_query(request.query_params, page_size)
+        except ValueError as problem:
+            raise HTTPException(400, str(problem))
+
     @app.get("/exceptions", response_class=HTMLResponse)
-    def exception_queue(request: Request, body: str = "", reason: str = "", due_from: str = "",
-                        due_to: str = "", status: str = "open", person: str = "", activity: str = ""):
-        if status not in ("open", "closed", "all"):
-            raise HTTPException(400, "status is open, closed or all")
-        filters = queries.ExceptionFilter(body=body, reason=reason, due_from=_date(due_from),
-                                          due_to=_date(due_to), status=status, person=person.strip(),
-                                          activity=activity.strip())
+    def exception_queue(request: Request):
+        query = queue_query(request)
         with open_warehouse() as con:
-            total, rows = queries.exceptions(con, filters)
-            choices = queries.exception_choices(con)
-        return page(request, "exceptions.html", filters=filters, total=total, rows=rows, **choices)
+            found, query = queue.page_of(con, query)
+            choices = queue.choices(con)
+        return page(request, "exceptions.html", filters=query, found=found, total=found.total,
+                    rows=found.rows, sorts=queue.SORTS, unassigned=queue.UNASSIGNED, **choices)
+
+    @app.get("/exceptions.csv")
+    def exception_export(request: Request):
+        """The filtered and sorted view, every matching row (not only one page)."""
+        query = queue_query(request)
+        with open_warehouse() as con:
+            rows = queue.all_rows(con, query)
+        as_of = queries.as_of(reports)
+        return Response(queue.to_csv(rows).encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="exceptions_{as_of or date.today()}.csv"'})
 
     @app.get("/activities", response_class=HTMLResponse)
     def activity_status(request: Request, status: str = "any", year: str = "",
@@ -113,9 +143,44 @@ def create_app(out_dir: Path, upcoming_days: int = 30) -> FastAPI:
     def exception_detail(request: Request, exception_id: str):
         with open_warehouse() as con:
             exc = queries.exception_detail(con, exception_id)
+            history = notes.history(con, exception_id) if exc else []
         if exc is None:
             raise HTTPException(404, "no such exception")
-        return page(request, "exception.html", exc=exc)
+        return page(request, "exception.html", exc=exc, notes=history,
+                    assignee=history[-1]["assignee"] if history else "",
+                    token=notes.form_token(form_secret, exception_id), max_note=notes.MAX_NOTE,
+                    max_assignee=notes.MAX_ASSIGNEE)
+
+    @app.post("/exceptions/{exception_id}/notes")
+    async def add_note(request: Request, exception_id: str):
+        """Append a note (and the assignee from now on) to an exception's history."""
+        if not _same_origin(request):
+            raise HTTPException(403, "a note is posted from this dashboard's own page")
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            raise HTTPException(413, "the form is too large")
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"),
+                                             keep_blank_values=True).items()}
+        if not notes.token_ok(form_secret, exception_id, form.get("token", "")):
+            raise HTTPException(403, "the page is out of date or not this dashboard's: reload it "
+                                     "and post the note again")
+        try:
+            note = notes.checked(form.get("assignee", ""), form.get("note", ""),
+                                 request.headers.get(author_header, "") if author_header else "")
+        except ValueError as problem:
+            raise HTTPException(400, str(problem))
+        require_warehouse()
+
+        def save():  # in a worker thread: it may wait for readers and for a run
+            with store.write() as con:
+                if queries.exception_detail(con, exception_id) is None:
+                    raise HTTPException(404, "no such exception")
+                notes.append(con, exception_id, note)
+        try:
+            await run_in_threadpool(save)
+        except Busy:
+            raise HTTPException(503, BUSY + " (the note was not saved)")
+        return RedirectResponse(f"/exceptions/{quote(exception_id, safe='')}#notes", status_code=303)
 
     @app.get("/records/{record_key:path}", response_class=HTMLResponse)
     def record_detail(request: Request, record_key: str):

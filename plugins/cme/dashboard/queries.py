@@ -6,7 +6,6 @@ numbers reach the page; staff look a person up in the LMS by id.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,29 +13,6 @@ from pathlib import Path
 RECORD_MARTS = ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records")
 WRITTEN_STATES = ("prepared", "written")  # in a file; a file drop ends here until uploaded
 SENT_STATES = ("sending", "sent")         # sent over HTTP, no answer yet
-
-
-@dataclass(frozen=True)
-class ExceptionFilter:
-    body: str = ""
-    reason: str = ""
-    due_from: date | None = None
-    due_to: date | None = None
-    status: str = "open"  # open, closed or all
-    person: str = ""
-    activity: str = ""
-
-    def where(self) -> tuple[str, list]:
-        """The SQL condition and its parameters; an empty filter matches everything."""
-        conditions = (
-            ("status = ?", self.status if self.status in ("open", "closed") else ""),
-            ("body = ?", self.body), ("reason_code = ?", self.reason),
-            ("person_id = ?", self.person), ("activity_id = ?", self.activity),
-            ("due_on >= ?", self.due_from), ("due_on <= ?", self.due_to),
-        )
-        clauses = [sql for sql, value in conditions if value]
-        params = [value for _sql, value in conditions if value]
-        return (" where " + " and ".join(clauses)) if clauses else "", params
 
 
 def _rows(con, sql: str, params=()) -> list[dict]:
@@ -95,29 +71,6 @@ def exception_counts(con) -> list[dict]:
         select body, severity, count(*) as open
         from main.fct_compliance_exceptions where status = 'open'
         group by all order by body, severity""")
-
-
-def exception_choices(con) -> dict[str, list[str]]:
-    return {
-        "bodies": [r[0] for r in con.execute(
-            "select distinct body from main.fct_compliance_exceptions order by 1").fetchall()],
-        "reasons": [r[0] for r in con.execute(
-            "select distinct reason_code from main.fct_compliance_exceptions order by 1").fetchall()],
-    }
-
-
-def exceptions(con, filters: ExceptionFilter, limit: int = 500) -> tuple[int, list[dict]]:
-    """Matching exceptions, most urgent first: errors, then by due date."""
-    where, params = filters.where()
-    total = con.execute(f"select count(*) from main.fct_compliance_exceptions{where}", params).fetchone()[0]
-    rows = _rows(con, f"""
-        select exception_id, body, reason_code, severity, person_id, activity_id, record_key,
-               due_on, detail, first_seen_on, last_seen_on, status, closed_on, meaning
-        from main.fct_compliance_exceptions
-        left join reference.exception_reasons using (reason_code){where}
-        order by status desc, severity, due_on nulls last, body, reason_code, exception_id
-        limit {int(limit)}""", params)
-    return total, rows
 
 
 def exception_detail(con, exception_id: str) -> dict | None:
