@@ -302,26 +302,34 @@ def transcript(
     ctx: typer.Context,
     who: list[str] = typer.Argument(None, help="Person ids (P-...) or learner account ids; omit with --all."),
     out: Path = typer.Option(..., "--out", help="Output directory of the runs (holds warehouse.duckdb)."),
-    start: str = typer.Option("1900-01-01", "--from", help="First completion date to include."),
-    end: str = typer.Option("2999-12-31", "--to", help="Last completion date to include."),
+    start: Optional[str] = typer.Option(None, "--from", help="First completion date to include "
+                                        "(default: January 1 of the reporting year)."),
+    end: Optional[str] = typer.Option(None, "--to", help="Last completion date to include "
+                                      "(default: December 31 of the reporting year)."),
     everyone: bool = typer.Option(False, "--all", help="Everyone with credit in the date range."),
     settings: Optional[Path] = typer.Option(None, "--settings", exists=True, dir_okay=False),
 ):
     """Write a learner transcript (PDF and CSV) to OUT/transcripts/: every award by
-    credit type and date, totals per credit type, and where each was reported."""
+    credit type and date, totals per credit type, and where each was reported and how
+    it stands. The period defaults to the reporting year: the calendar year of the
+    latest extract date loaded."""
     from cme.settings import load_settings
     from cme.transcripts import write_transcripts
 
     if bool(who) == everyone:
         raise typer.BadParameter("name people or learner accounts, or give --all")
-    first, last = _range(start, end)
+    first = _day(start, "--from") if start else None
+    last = _day(end, "--to") if end else None
+    if first and last and last < first:
+        raise typer.BadParameter(f"--to {last} is before --from {first}", param_hint="'--to'")
     if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
         raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
                                  param_hint="'--out'")
     _lock(ctx, out, "cme transcript", shared=True)  # not while a run or an import writes
     try:
+        provider = load_settings(settings)
         files = write_transcripts(out / "warehouse.duckdb", out, None if everyone else who,
-                                  first, last, load_settings(settings).provider_name)
+                                  first, last, provider.provider_name, provider.timezone)
     except LookupError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1)
