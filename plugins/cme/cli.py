@@ -407,6 +407,42 @@ def dashboard(
 
 
 @app.command()
+def portal(
+    out: Path = typer.Option(..., "--out", exists=True, file_okay=False,
+                             help="Output directory of the runs (holds warehouse.duckdb)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (default 8060)."),
+    settings: Optional[Path] = typer.Option(None, "--settings", exists=True, dir_okay=False),
+):
+    """Serve the learner portal: learners ask for their records by e-mail and get a
+    one-time link to their credit, transcripts and certificates. Needs the signing key
+    in the environment variable CME_PORTAL_KEY (32 characters or more)."""
+    import os
+
+    import uvicorn
+
+    from cme.portal import DEFAULT_PORT as PORTAL_PORT, KEY_ENV, MIN_KEY_LENGTH
+    from cme.portal.app import create_app
+    from cme.settings import load_settings
+
+    key = os.environ.get(KEY_ENV, "")
+    if len(key) < MIN_KEY_LENGTH:
+        console.print(f"[red]set {KEY_ENV} to a secret of {MIN_KEY_LENGTH} characters or more "
+                      f"(e.g. `export {KEY_ENV}=$(openssl rand -hex 32)`): it signs the mailed "
+                      f"links, and is never kept in the repository[/red]")
+        raise typer.Exit(2)
+    if not (out / "warehouse.duckdb").exists():
+        raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
+                                 param_hint="'--out'")
+    provider = load_settings(settings)
+    port = port or PORTAL_PORT
+    public_url = provider.portal_public_url or f"http://{host}:{port}"
+    app_ = create_app(out, provider, key.encode(), public_url)
+    console.print(f"learner portal for {out.resolve()} at {public_url}/ (Ctrl-C stops it)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@app.command()
 def retention(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", exists=True, file_okay=False,

@@ -91,7 +91,7 @@ COLUMNS = ("completed_on", "activity_id", "title", "credit_type", "report_label"
 BODY_NAMES = {"ACCME_PARS": "ACCME", "JA_PARS": "Joint Accreditation (JA-PARS)",
               "CE_BROKER": "CE Broker", "CPE_MONITOR": "CPE Monitor"}
 REPEAT_WHY = {"DUPLICATE_ACCOUNT_COMPLETION": "under another account",
-              "CAP_REACHED": "", "ABP_ONCE_PER_DAY": "the same day"}
+              "CAP_REACHED": "", "ABP_ONCE_PER_DAY": "ABP counts an activity once a day"}
 
 
 def status_text(body: str, record: dict | None) -> str:
@@ -163,7 +163,7 @@ def _license_line(state, profession, number, expires_on) -> str:
 def _repeat_note(title: str, completed_on: date, reason: str) -> str:
     how = REPEAT_WHY.get(reason, "")
     return (f"{title}: completed again on {completed_on:%m/%d/%Y}"
-            f"{' ' + how if how else ''}; credit counted once")
+            f"{f' ({how})' if how else ''}; credit counted once")
 
 
 def load(con, person_id: str, name: str, start: date, end: date) -> Transcript:
