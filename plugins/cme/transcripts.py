@@ -223,7 +223,10 @@ def write_transcripts(warehouse: Path, out_dir: Path, who: list[str] | None, sta
     with connect(Path(warehouse), read_only=True) as con:
         if start is None or end is None:
             year_start, year_end = reporting_year(con, timezone)
-            start, end = start or year_start, end or year_end
+            if start is None:
+                start = date(end.year, 1, 1) if end else year_start
+            if end is None:
+                end = max(year_end, date(start.year, 12, 31))
         if who is None:
             who = [p for (p,) in con.execute(
                 "select distinct person_id from main.fct_credit_awards "
