@@ -439,7 +439,8 @@ def portal(
     public_url = provider.portal_public_url or f"http://{host}:{port}"
     app_ = create_app(out, provider, key.encode(), public_url)
     console.print(f"learner portal for {out.resolve()} at {public_url}/ (Ctrl-C stops it)")
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    # no access log: the paths carry the learners' link tokens
+    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
 
 
 @app.command()

@@ -44,7 +44,7 @@ reported as (
     from main.fct_cpe_monitor_records
 )
 select
-    awards.completed_on, awards.activity_id, awards.title, awards.credit_type, awards.report_label,
+    awards.award_id, awards.completed_on, awards.activity_id, awards.title, awards.credit_type, awards.report_label,
     awards.unit, awards.credits_awarded, awards.body, awards.moc_board,
     list({'body': reported.body, 'board': reported.board, 'state': reported.submission_state,
           'written_on': reported.written_on, 'message': reported.body_message}
