@@ -49,8 +49,7 @@ def sink():
 @pytest.fixture(scope="module")
 def portal(pipeline_run, sink, tmp_path_factory):
     settings = tmp_path_factory.mktemp("portal") / "provider.toml"
-    # top-level keys go before the file's first table
-    settings.write_text(f"smtp_port = {sink.port}\n" + SETTINGS.read_text())
+    settings.write_text(re.sub(r"(?m)^smtp_port = \d+", f"smtp_port = {sink.port}", SETTINGS.read_text()))
     port = _free_port()
     proc = subprocess.Popen([str(BIN / "cme"), "portal", "--out", str(pipeline_run.out), "--port",
                              str(port), "--settings", str(settings)], stdout=subprocess.PIPE,

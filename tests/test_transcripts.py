@@ -69,14 +69,14 @@ def test_any_account_of_a_merged_person_finds_the_one_transcript(pipeline_run):
 
 
 def test_a_repeated_completion_is_explained_once_in_a_note(pipeline_run):
-    # GL-ABP completed one activity twice on a day: ABP counts it once (ABP_ONCE_PER_DAY)
+    # GL-ABP completed one activity twice on a day: its AMA credit is capped (CAP_REACHED)
+    # and its ABP points count once a day (ABP_ONCE_PER_DAY); one note says so
     assert run_cme("transcript", "GL-ABP", "--out", pipeline_run.out).returncode == 0
     pdfs = [p for p in (pipeline_run.out / "transcripts").glob(YEAR_FILES)
             if "Pia Peds" in pdf_text(p)]
     [pdf] = pdfs
     text = flat(pdf_text(pdf))
-    assert re.search(r"Notes .*: completed again on \d\d/\d\d/2026 \(ABP counts an activity once "
-                     r"a day\); credit counted once", text)
+    assert re.search(r"Notes .*: completed again on \d\d/\d\d/2026; credit counted once", text)
     assert text.count("completed again on") == 1
     assert any(r[:1] == ["note"] for r in csv.reader(io.StringIO(pdf.with_suffix(".csv").read_text())))
 

@@ -423,7 +423,7 @@ def portal(
 
     from cme.portal import DEFAULT_PORT as PORTAL_PORT, KEY_ENV, MIN_KEY_LENGTH
     from cme.portal.app import create_app
-    from cme.settings import load_settings
+    from cme.settings import SettingsError, load_settings
 
     key = os.environ.get(KEY_ENV, "")
     if len(key) < MIN_KEY_LENGTH:
@@ -434,7 +434,11 @@ def portal(
     if not (out / "warehouse.duckdb").exists():
         raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
                                  param_hint="'--out'")
-    provider = load_settings(settings)
+    try:
+        provider = load_settings(settings)
+    except SettingsError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2)
     port = port or PORTAL_PORT
     public_url = provider.portal_public_url or f"http://{host}:{port}"
     app_ = create_app(out, provider, key.encode(), public_url)

@@ -62,13 +62,18 @@ group by all
 order by awards.completed_on, awards.activity_id, awards.credit_type
 """
 
-# Completions that earned nothing because the same credit was already counted.
+# Completions that earned nothing because the same credit was already counted: one
+# note per activity and day, whose reason is the first of: another account, the
+# activity's cap (the credit itself), ABP's once a day (its points only).
 REPEATS_SQL = """
-select distinct d.activity_id, act.title, d.completed_on, d.reason_code
+select d.activity_id, any_value(act.title) as title, d.completed_on,
+       arg_min(d.reason_code, case d.reason_code when 'DUPLICATE_ACCOUNT_COMPLETION' then 1
+                                                  when 'CAP_REACHED' then 2 else 3 end) as reason_code
 from main.fct_credit_decisions as d
 inner join main.dim_activities as act using (activity_id)
 where d.person_id = $person and d.completed_on between $start and $end
   and d.reason_code in ('DUPLICATE_ACCOUNT_COMPLETION', 'CAP_REACHED', 'ABP_ONCE_PER_DAY')
+group by d.activity_id, d.completed_on
 order by d.completed_on, d.activity_id
 """
 
