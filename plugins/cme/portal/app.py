@@ -148,7 +148,7 @@ def create_app(out_dir: Path, settings, key: bytes, public_url: str) -> FastAPI:
             years = records.award_years(con, claims.person_id)
             name = records.first_name(con, claims.person_id)
             certificates, certificates_note = _certificates(con, claims.person_id)
-        response = page(request, "learner.html", token=token, name=name, awards=awards, years=years,
+        response = page(request, "learner.html", token=token, first_name=name, awards=awards, years=years,
                         certificates=certificates, certificates_note=certificates_note,
                         session_minutes=settings.portal_session_minutes)
         if not resumed:
