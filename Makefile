@@ -28,6 +28,7 @@ demo: $(STAMP)
 	$(BIN)/cme run --landing $(DEMO)/landing --out $(DEMO)/out --from 2026-11-16 --to 2026-11-18
 	@echo
 	@echo "Warehouse: $(DEMO)/out/warehouse.duckdb   Run summaries: $(DEMO)/out/reports/"
+	$(BIN)/cme transcript --all --out $(DEMO)/out
 
 ## make test: the whole suite (unit, dbt unit tests, DAG import, end to end through Airflow,
 ## the dashboard in headless Chromium)

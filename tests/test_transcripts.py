@@ -49,6 +49,7 @@ def test_a_physicians_transcript_shows_each_award_its_totals_and_where_it_went(p
         "and r.record_action = 'Add'").fetchall() if state == "written"}
     assert "ABIM" in written
     assert f"reported to ACCME on {written['ABIM']:%m/%d/%Y} for ABIM" in flat(text)
+    assert flat(text).count("for ABIM") == 1  # the AMA credit on that record is ACCME's, not ABIM's
     assert "ACCME_PARS" not in text and ": written" not in text  # no internal states
     assert stat.S_IMODE(pdf.stat().st_mode) == 0o600
     rows = list(csv.reader(io.StringIO(pdf.with_suffix(".csv").read_text())))

@@ -13,7 +13,7 @@ from fpdf.fonts import FontFace
 
 FONTS = Path(__file__).parent / "fonts"
 # Date, activity, credit type, amount, status: 195 mm, inside 10 mm margins on Letter
-WIDTHS = (22, 66, 40, 20, 47)
+WIDTHS = (22, 62, 40, 24, 47)
 HEADINGS = ("Date", "Activity", "Credit type", "Amount", "Status")
 
 

@@ -46,7 +46,9 @@ reported as (
 select
     awards.award_id, awards.completed_on, awards.activity_id, awards.title, awards.credit_type, awards.report_label,
     awards.unit, awards.credits_awarded, awards.body, awards.moc_board,
-    list({'body': reported.body, 'board': reported.board, 'state': reported.submission_state,
+    -- the board is named on MOC rows only: CME credit riding on a board's record is the body's
+    list({'body': reported.body, 'board': case when awards.moc_board is not null then reported.board end,
+          'state': reported.submission_state,
           'written_on': reported.written_on, 'message': reported.body_message}
          order by reported.body, reported.board) filter (where reported.body is not null) as records
 from awards
