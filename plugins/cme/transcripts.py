@@ -80,7 +80,7 @@ order by d.completed_on, d.activity_id
 """
 
 PERSON_SQL = """
-select p.person_id, p.first_name || ' ' || p.last_name, p.profession
+select p.person_id, p.first_name || ' ' || p.last_name
 from main.dim_people as p
 where p.person_id = $id or list_contains(p.learner_ids, $id)
 """
