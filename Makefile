@@ -29,6 +29,7 @@ demo: $(STAMP)
 	$(BIN)/cme certificates --all --out $(DEMO)/out
 	@echo
 	@echo "Warehouse: $(DEMO)/out/warehouse.duckdb   Run summaries: $(DEMO)/out/reports/"
+	$(BIN)/cme transcript --all --out $(DEMO)/out
 
 ## make test: the whole suite (unit, dbt unit tests, DAG import, end to end through Airflow,
 ## the dashboard in headless Chromium)

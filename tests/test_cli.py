@@ -44,6 +44,7 @@ BAD_ARGUMENTS = [
     (["generate", "--out", "{file}/days"], "cannot be created"),
     (["generate", "--out", "{tmp}/gen", "--start", "2026-13-01"], "YYYY-MM-DD"),
     (["dashboard", "--out", "{tmp}/missing"], "does not exist"),
+    (["portal", "--out", "{tmp}/missing"], "does not exist"),
     (["summary", "--out", "{tmp}", "--date", "16/11/2026"], "YYYY-MM-DD"),
     (["batches", "discard", "X-1", "--out", "{tmp}/missing"], "does not exist"),
     (["receipts", "import", "{file}", "--body", "CE_BROKER", "--out", "{file}"], "is a file"),

@@ -25,6 +25,9 @@ def test_shipped_settings_carry_the_rules_defaults():
     ('cebroker_states = ["Florida"]', "cebroker_states"),
     ('pars_learner_year_close = "13-40"', "pars_learner_year_close"),
     ('upload_key = "secret"', "upload_key"),  # unknown keys are refused, credentials included
+    ('smtp_sender = "not an address"', "smtp_sender"),
+    ('portal_public_url = "portal.example.org"', "portal_public_url"),  # mailed links need a scheme
+    ('portal_link_minutes = 0', "portal_link_minutes"),
 ])
 def test_an_invalid_setting_is_named(tmp_path: Path, line, named):
     path = tmp_path / "provider.toml"

@@ -302,26 +302,34 @@ def transcript(
     ctx: typer.Context,
     who: list[str] = typer.Argument(None, help="Person ids (P-...) or learner account ids; omit with --all."),
     out: Path = typer.Option(..., "--out", help="Output directory of the runs (holds warehouse.duckdb)."),
-    start: str = typer.Option("1900-01-01", "--from", help="First completion date to include."),
-    end: str = typer.Option("2999-12-31", "--to", help="Last completion date to include."),
+    start: Optional[str] = typer.Option(None, "--from", help="First completion date to include "
+                                        "(default: January 1 of the reporting year)."),
+    end: Optional[str] = typer.Option(None, "--to", help="Last completion date to include "
+                                      "(default: December 31 of the reporting year)."),
     everyone: bool = typer.Option(False, "--all", help="Everyone with credit in the date range."),
     settings: Optional[Path] = typer.Option(None, "--settings", exists=True, dir_okay=False),
 ):
     """Write a learner transcript (PDF and CSV) to OUT/transcripts/: every award by
-    credit type and date, totals per credit type, and where each was reported."""
+    credit type and date, totals per credit type, and where each was reported and how
+    it stands. The period defaults to the reporting year: the calendar year of the
+    latest extract date loaded."""
     from cme.settings import load_settings
     from cme.transcripts import write_transcripts
 
     if bool(who) == everyone:
         raise typer.BadParameter("name people or learner accounts, or give --all")
-    first, last = _range(start, end)
+    first = _day(start, "--from") if start else None
+    last = _day(end, "--to") if end else None
+    if first and last and last < first:
+        raise typer.BadParameter(f"--to {last} is before --from {first}", param_hint="'--to'")
     if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
         raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
                                  param_hint="'--out'")
     _lock(ctx, out, "cme transcript", shared=True)  # not while a run or an import writes
     try:
+        provider = load_settings(settings)
         files = write_transcripts(out / "warehouse.duckdb", out, None if everyone else who,
-                                  first, last, load_settings(settings).provider_name)
+                                  first, last, provider.provider_name, provider.timezone)
     except LookupError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1)
@@ -438,6 +446,47 @@ def dashboard(
                       page_size=provider.queue_page_size, author_header=provider.queue_author_header)
     console.print(f"compliance dashboard for {out.resolve()} at http://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def portal(
+    out: Path = typer.Option(..., "--out", exists=True, file_okay=False,
+                             help="Output directory of the runs (holds warehouse.duckdb)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (default 8060)."),
+    settings: Optional[Path] = typer.Option(None, "--settings", exists=True, dir_okay=False),
+):
+    """Serve the learner portal: learners ask for their records by e-mail and get a
+    one-time link to their credit, transcripts and certificates. Needs the signing key
+    in the environment variable CME_PORTAL_KEY (32 characters or more)."""
+    import os
+
+    import uvicorn
+
+    from cme.portal import DEFAULT_PORT as PORTAL_PORT, KEY_ENV, MIN_KEY_LENGTH
+    from cme.portal.app import create_app
+    from cme.settings import SettingsError, load_settings
+
+    key = os.environ.get(KEY_ENV, "")
+    if len(key) < MIN_KEY_LENGTH:
+        console.print(f"[red]set {KEY_ENV} to a secret of {MIN_KEY_LENGTH} characters or more "
+                      f"(e.g. `export {KEY_ENV}=$(openssl rand -hex 32)`): it signs the mailed "
+                      f"links, and is never kept in the repository[/red]")
+        raise typer.Exit(2)
+    if not (out / "warehouse.duckdb").exists():
+        raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
+                                 param_hint="'--out'")
+    try:
+        provider = load_settings(settings)
+    except SettingsError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2)
+    port = port or PORTAL_PORT
+    public_url = provider.portal_public_url or f"http://{host}:{port}"
+    app_ = create_app(out, provider, key.encode(), public_url)
+    console.print(f"learner portal for {out.resolve()} at {public_url}/ (Ctrl-C stops it)")
+    # no access log: the paths carry the learners' link tokens
+    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
 
 
 @app.command()

@@ -140,6 +140,33 @@ class ProviderSettings(BaseModel):
     certificate_signer_title: str = "Director, Continuing Medical Education"
     # where a reader checks a certificate's code: the dashboard's /verify page
     certificate_verify_url: str = "http://127.0.0.1:8050/verify"
+    # The learner portal (`cme portal`). Links in the mail point at portal_public_url
+    # (never at the Host header a request names); empty = http://HOST:PORT it listens on.
+    portal_public_url: str = ""
+    portal_link_minutes: int = Field(30, ge=1, le=24 * 60)      # a mailed link expires
+    portal_session_minutes: int = Field(15, ge=1, le=12 * 60)   # downloads after opening it
+    portal_requests_per_address_per_hour: int = Field(5, ge=1, le=1000)
+    portal_requests_per_ip_per_hour: int = Field(20, ge=1, le=10000)
+    # SMTP relay for the portal's mail; a password, when needed, comes from CME_SMTP_PASSWORD
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_sender: str = "cme-noreply@example.org"
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+
+    @field_validator("portal_public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// address, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("smtp_sender")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value.count("@") != 1 or any(c.isspace() for c in value):
+            raise ValueError(f"expected one e-mail address, got {value!r}")
+        return value
 
     @field_validator("timezone")
     @classmethod

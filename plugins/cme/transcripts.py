@@ -1,5 +1,7 @@
 """Learner transcripts: every award by credit type and date, totals per credit type,
-and where each was reported and how it stands. PDF for the learner, CSV for systems.
+where each was reported and how it stands (in the learner's words, not the ledger's),
+the learner's profession and licenses, and why a repeated completion counted once.
+PDF for the learner (cme.transcript_pdf), CSV for systems.
 
 The files name the learner, so they are written readable by the owner only.
 """
@@ -7,14 +9,18 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cme.bodies.base import write_atomically
 from cme.textcells import neutralise
 from cme.warehouse import connect, private_dir
 
+# One row per award; `records` lists the body records that carry it (a MOC award rides
+# on the PARS record of its board; CME credit on the first board's record or the
+# CME-only one, so a non-MOC PARS award matches the records of that day carrying CME).
 AWARDS_SQL = """
 with awards as (
     select a.*, act.title, ct.report_label
@@ -24,19 +30,27 @@ with awards as (
     where a.person_id = $person and a.completed_on between $start and $end
 ),
 reported as (
-    select person_id, activity_id, completed_on, null as uan, body, submission_state
+    select person_id, activity_id, completed_on, null as uan, body, board,
+           coalesce(cme_credits, 0) + coalesce(ipce_credits, 0) > 0 or board is null as carries_cme,
+           submission_state, written_on, body_message
     from main.fct_pars_records where record_action = 'Add'
     union all
-    select person_id, activity_id, completed_on, null, body, submission_state from main.fct_cebroker_records
+    select person_id, activity_id, completed_on, null, body, null, true,
+           submission_state, written_on, body_message
+    from main.fct_cebroker_records
     union all
-    select person_id, null, completed_on, uan, body, submission_state from main.fct_cpe_monitor_records
+    select person_id, null, completed_on, uan, body, null, true,
+           submission_state, written_on, body_message
+    from main.fct_cpe_monitor_records
 )
 select
-    awards.completed_on, awards.activity_id, awards.title, awards.credit_type, awards.report_label,
-    awards.unit, awards.credits_awarded,
-    coalesce(string_agg(distinct reported.body || ': ' || reported.submission_state, '; '),
-             case when awards.body = 'NONE' then 'not reported (no body in v1)' else 'not reported yet' end)
-        as reported
+    awards.award_id, awards.completed_on, awards.activity_id, awards.title, awards.credit_type, awards.report_label,
+    awards.unit, awards.credits_awarded, awards.body, awards.moc_board,
+    -- the board is named on MOC rows only: CME credit riding on a board's record is the body's
+    list({'body': reported.body, 'board': case when awards.moc_board is not null then reported.board end,
+          'state': reported.submission_state,
+          'written_on': reported.written_on, 'message': reported.body_message}
+         order by reported.body, reported.board) filter (where reported.body is not null) as records
 from awards
 left join reported
     on reported.person_id = awards.person_id
@@ -44,13 +58,83 @@ left join reported
     and (reported.activity_id = awards.activity_id or reported.uan = awards.uan)
     and (reported.body = awards.body
          or (reported.body in ('ACCME_PARS', 'JA_PARS') and awards.body in ('ACCME_PARS', 'JA_PARS')))
-group by awards.completed_on, awards.activity_id, awards.title, awards.credit_type,
-         awards.report_label, awards.unit, awards.credits_awarded, awards.body
+    and (reported.board = awards.moc_board
+         or (awards.moc_board is null and reported.carries_cme))
+group by all
 order by awards.completed_on, awards.activity_id, awards.credit_type
+"""
+
+# Completions that earned nothing because the same credit was already counted: one
+# note per activity and day, whose reason is the first of: another account, the
+# activity's cap (the credit itself), ABP's once a day (its points only).
+REPEATS_SQL = """
+select d.activity_id, any_value(act.title) as title, d.completed_on,
+       arg_min(d.reason_code, case d.reason_code when 'DUPLICATE_ACCOUNT_COMPLETION' then 1
+                                                  when 'CAP_REACHED' then 2 else 3 end) as reason_code
+from main.fct_credit_decisions as d
+inner join main.dim_activities as act using (activity_id)
+where d.person_id = $person and d.completed_on between $start and $end
+  and d.reason_code in ('DUPLICATE_ACCOUNT_COMPLETION', 'CAP_REACHED', 'ABP_ONCE_PER_DAY')
+group by d.activity_id, d.completed_on
+order by d.completed_on, d.activity_id
+"""
+
+PERSON_SQL = """
+select p.person_id, p.first_name || ' ' || p.last_name
+from main.dim_people as p
+where p.person_id = $id or list_contains(p.learner_ids, $id)
+"""
+
+LICENSES_SQL = """
+select state, license_profession, license_number, expires_on
+from intermediate.int_person_identifiers_collected
+where person_id = $person and identifier_kind = 'license'
+order by state, license_profession, license_number
 """
 
 COLUMNS = ("completed_on", "activity_id", "title", "credit_type", "report_label", "unit",
            "credits_awarded", "reported")
+
+BODY_NAMES = {"ACCME_PARS": "ACCME", "JA_PARS": "Joint Accreditation (JA-PARS)",
+              "CE_BROKER": "CE Broker", "CPE_MONITOR": "CPE Monitor"}
+REPEAT_WHY = {"DUPLICATE_ACCOUNT_COMPLETION": "under another account",
+              "CAP_REACHED": "", "ABP_ONCE_PER_DAY": "ABP counts an activity once a day"}
+
+
+def status_text(body: str, record: dict | None) -> str:
+    """What the learner reads about one award at one body: "reported to ACCME on
+    11/17/2026", "accepted by ABIM" (a MOC row: the board decides), "rejected by CE
+    Broker: <message>", "to be reported", "not reported (no body)"."""
+    if body == "NONE":
+        return "not reported (no body)"
+    if record is None:
+        return "to be reported"
+    name = BODY_NAMES.get(record["body"], record["body"])
+    board, state = record.get("board"), record["state"]
+    written = record.get("written_on")
+    on = f" on {written:%m/%d/%Y}" if written else ""
+    for_board = f" for {board}" if board else ""
+    if state == "accepted":
+        return f"accepted by {board or name}"
+    if state == "rejected":
+        message = (record.get("message") or "").strip()
+        return f"rejected by {name}" + (f": {message}" if message else "")
+    if state in ("written", "sent"):
+        return f"reported to {name}{on}{for_board}"
+    if state == "sending":
+        return f"being reported to {name}{for_board}"
+    if state == "superseded":
+        return f"reported to {name}{on}{for_board}; a correction is in progress"
+    return "to be reported"
+
+
+def reporting_year(con, timezone: str) -> tuple[date, date]:
+    """The default period: the calendar year of the as-of date (the latest extract date
+    the warehouse has loaded, which the rules' clock reads), or of today in the
+    provider's time zone before anything has loaded."""
+    latest = con.execute("select max(_extract_date) from raw.loaded_files").fetchone()[0]
+    year = (latest or datetime.now(ZoneInfo(timezone)).date()).year
+    return date(year, 1, 1), date(year, 12, 31)
 
 
 @dataclass
@@ -60,6 +144,9 @@ class Transcript:
     start: date
     end: date
     rows: list[dict]
+    profession: str | None = None
+    licenses: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def totals(self) -> dict[str, tuple[str, float]]:
         totals: dict[str, tuple[str, float]] = {}
@@ -70,16 +157,37 @@ class Transcript:
 
 
 def resolve_person(con, person_or_learner: str) -> tuple[str, str] | None:
-    row = con.execute(
-        "select person_id, first_name || ' ' || last_name from main.dim_people "
-        "where person_id = $id or list_contains(learner_ids, $id)", {"id": person_or_learner}).fetchone()
+    row = con.execute(PERSON_SQL, {"id": person_or_learner}).fetchone()
     return (row[0], row[1]) if row else None
 
 
+def _license_line(state, profession, number, expires_on) -> str:
+    words = [state, profession, "license", number]
+    expiry = f" (expires {expires_on:%m/%d/%Y})" if expires_on else ""
+    return " ".join(w for w in words if w) + expiry
+
+
+def _repeat_note(title: str, completed_on: date, reason: str) -> str:
+    how = REPEAT_WHY.get(reason, "")
+    return (f"{title}: completed again on {completed_on:%m/%d/%Y}"
+            f"{f' ({how})' if how else ''}; credit counted once")
+
+
 def load(con, person_id: str, name: str, start: date, end: date) -> Transcript:
-    result = con.execute(AWARDS_SQL, {"person": person_id, "start": start, "end": end})
-    rows = [dict(zip(COLUMNS, r)) for r in result.fetchall()]
-    return Transcript(person_id, name, start, end, rows)
+    params = {"person": person_id, "start": start, "end": end}
+    result = con.execute(AWARDS_SQL, params)
+    names = [d[0] for d in result.description]
+    rows = []
+    for raw in result.fetchall():  # one learner's awards in one period: a page, not a table
+        r = dict(zip(names, raw))
+        texts = dict.fromkeys(status_text(r["body"], rec) for rec in (r.pop("records") or [None]))
+        r["reported"] = "; ".join(texts)
+        rows.append(r)
+    profession = con.execute("select profession from main.dim_people where person_id = $person",
+                             {"person": person_id}).fetchone()[0]
+    licenses = [_license_line(*row) for row in con.execute(LICENSES_SQL, {"person": person_id}).fetchall()]
+    notes = [_repeat_note(*row[1:]) for row in con.execute(REPEATS_SQL, params).fetchall()]
+    return Transcript(person_id, name, start, end, rows, profession, licenses, list(dict.fromkeys(notes)))
 
 
 def to_csv(t: Transcript) -> bytes:
@@ -97,61 +205,43 @@ def to_csv(t: Transcript) -> bytes:
     row("total", "credit type", "unit", "credits")
     for label, (unit, amount) in t.totals().items():
         writer.writerow(["total", neutralise(label), neutralise(unit), f"{amount:.2f}"])
+    for note in t.notes:
+        row("note", note)
     return buffer.getvalue().encode()
 
 
 def to_pdf(t: Transcript, provider: str) -> bytes:
-    from fpdf import FPDF
+    from cme.transcript_pdf import render
 
-    pdf = FPDF(orientation="L", format="Letter")
-    pdf.set_auto_page_break(True, margin=15)
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 15)
-    pdf.cell(0, 9, f"Continuing education transcript: {t.name}", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 10)
-    pdf.cell(0, 6, f"{provider}  |  person {t.person_id}  |  {t.start:%m/%d/%Y} to {t.end:%m/%d/%Y}",
-             new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(3)
-    widths = (24, 80, 58, 22, 88)
-    pdf.set_font("Helvetica", "B", 9)
-    for width, head in zip(widths, ("Date", "Activity", "Credit type", "Credits", "Reported to")):
-        pdf.cell(width, 7, head, border=1)
-    pdf.ln()
-    pdf.set_font("Helvetica", "", 8)
-    for r in t.rows:
-        cells = (f"{r['completed_on']:%m/%d/%Y}", str(r["title"])[:48], str(r["report_label"])[:36],
-                 f"{float(r['credits_awarded']):.2f}", str(r["reported"])[:60])
-        for width, value in zip(widths, cells):
-            pdf.cell(width, 6, value, border=1)
-        pdf.ln()
-    pdf.ln(4)
-    pdf.set_font("Helvetica", "B", 10)
-    pdf.cell(0, 7, "Totals by credit type", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 10)
-    for label, (unit, amount) in t.totals().items():
-        pdf.cell(0, 6, f"{label}: {amount:.2f} {unit}{'s' if amount != 1 else ''}",
-                 new_x="LMARGIN", new_y="NEXT")
-    if not t.rows:
-        pdf.cell(0, 6, "No credit awarded in this period.", new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+    return render(t, provider)
 
 
-def write_transcripts(warehouse: Path, out_dir: Path, who: list[str] | None, start: date, end: date,
-                      provider: str) -> list[Path]:
+def transcript_for(con, person_id: str, start: date, end: date) -> Transcript | None:
+    found = resolve_person(con, person_id)
+    return load(con, *found, start, end) if found else None
+
+
+def write_transcripts(warehouse: Path, out_dir: Path, who: list[str] | None, start: date | None,
+                      end: date | None, provider: str, timezone: str = "America/Chicago") -> list[Path]:
     """Write PDF + CSV for each person in `who` (person or learner ids), or, when `who`
-    is None, for everyone with an award in the date range."""
+    is None, for everyone with an award in the date range. No range: the reporting year."""
     folder = private_dir(Path(out_dir) / "transcripts")
     written = []
     with connect(Path(warehouse), read_only=True) as con:
+        if start is None or end is None:
+            year_start, year_end = reporting_year(con, timezone)
+            if start is None:
+                start = date(end.year, 1, 1) if end else year_start
+            if end is None:
+                end = max(year_end, date(start.year, 12, 31))
         if who is None:
             who = [p for (p,) in con.execute(
                 "select distinct person_id from main.fct_credit_awards "
                 "where completed_on between ? and ? order by 1", [start, end]).fetchall()]
         for ident in who:
-            found = resolve_person(con, ident)
-            if not found:
+            transcript = transcript_for(con, ident, start, end)
+            if transcript is None:
                 raise LookupError(f"no person or learner account {ident!r} in the warehouse")
-            transcript = load(con, *found, start, end)
             stem = folder / f"transcript_{transcript.person_id}_{start:%Y%m%d}_{end:%Y%m%d}"
             write_atomically(stem.with_suffix(".csv"), to_csv(transcript))
             write_atomically(stem.with_suffix(".pdf"), to_pdf(transcript, provider))
