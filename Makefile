@@ -27,9 +27,10 @@ demo: $(STAMP)
 	$(BIN)/cme generate --out $(DEMO)/landing --days 3 --learners 300 --seed 7
 	$(BIN)/cme run --landing $(DEMO)/landing --out $(DEMO)/out --from 2026-11-16 --to 2026-11-18
 	$(BIN)/cme certificates --all --out $(DEMO)/out
+	$(BIN)/cme transcript --all --out $(DEMO)/out
 	@echo
 	@echo "Warehouse: $(DEMO)/out/warehouse.duckdb   Run summaries: $(DEMO)/out/reports/"
-	$(BIN)/cme transcript --all --out $(DEMO)/out
+	@echo "Certificates: $(DEMO)/out/certificates/   Transcripts: $(DEMO)/out/transcripts/"
 
 ## make test: the whole suite (unit, dbt unit tests, DAG import, end to end through Airflow,
 ## the dashboard in headless Chromium)
