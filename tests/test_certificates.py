@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import stat
-import subprocess
-import time
 
 import duckdb
 import httpx
@@ -18,7 +15,8 @@ from pypdf import PdfReader
 from cme.certificate_layout import ACCREDITATION_STATEMENTS, designation
 from cme.certificates import FORMATS, certificate_pdf, certificates_for_person, printable
 from cme.settings import SettingsError, load_settings
-from tests.conftest import BIN, run_cme
+from tests.conftest import run_cme
+from tests.servers import serve
 
 pytestmark = pytest.mark.e2e
 
@@ -191,35 +189,13 @@ def test_certificate_settings_are_checked(tmp_path):
 
 # --- /verify on the dashboard ---------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def verifier(pipeline_run, tmp_path_factory):
     """A copy with two people's certificates issued, and `cme dashboard` serving it."""
     out = copy_out(pipeline_run, tmp_path_factory, "verify")
     issue(out, "GL-PHYS-1", "GL-NURSE-1B")
-    port = _free_port()
-    proc = subprocess.Popen([str(BIN / "cme"), "dashboard", "--out", str(out), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            httpx.get(url + "/static/style.css", timeout=1)
-            break
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                pytest.fail(f"cme dashboard exited: {proc.stdout.read()}")
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("cme dashboard did not answer within 30 s")
-    yield out, url
-    proc.terminate()
-    proc.wait(10)
+    with serve("dashboard", out, probe="/static/style.css") as url:
+        yield out, url
 
 
 def _verdict(answer: httpx.Response) -> str:

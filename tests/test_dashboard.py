@@ -10,11 +10,7 @@ import csv
 import json
 import re
 import shutil
-import socket
-import subprocess
-import time
 from collections import Counter
-from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -26,6 +22,7 @@ import yaml
 from playwright.sync_api import expect, sync_playwright
 
 from tests.conftest import ARTIFACTS, BIN, DAYS
+from tests.servers import serve
 
 pytestmark = pytest.mark.e2e
 
@@ -41,38 +38,9 @@ DBT = Path(__file__).resolve().parents[1] / "dbt_project"
 SEEDS, MARTS = DBT / "seeds", DBT / "models" / "marts"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
 def serve_dashboard(out: Path, *options: str):
     """`cme dashboard` on OUT at a free port, as a user starts it; yields its base URL."""
-    port = _free_port()
-    proc = subprocess.Popen([str(BIN / "cme"), "dashboard", "--out", str(out), "--port", str(port),
-                             *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                httpx.get(url + "/static/style.css", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None:
-                    pytest.fail(f"cme dashboard exited: {proc.stdout.read()}")
-                time.sleep(0.2)
-        else:
-            pytest.fail("cme dashboard did not answer within 30 s")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return serve("dashboard", out, *options, probe="/static/style.css")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from pypdf import PdfReader
 
 from cme.portal import tokens
 from tests.conftest import BIN
+from tests.servers import free_port, serve
 from tests.smtp_sink import SmtpSink
 from tests.test_dashboard import browser  # noqa: F401  (the shared Chromium fixture)
 
@@ -27,12 +27,6 @@ KEY = "test-portal-key-" + "0123456789abcdef" * 2
 SETTINGS = Path(__file__).resolve().parents[1] / "config" / "provider.toml"
 ADA = "ada.known@example.org"  # GL-PHYS-1 in the golden cases (cme.synthetic.golden)
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/l/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(**extra) -> dict:
@@ -50,25 +44,8 @@ def sink():
 def portal(pipeline_run, sink, tmp_path_factory):
     settings = tmp_path_factory.mktemp("portal") / "provider.toml"
     settings.write_text(re.sub(r"(?m)^smtp_port = \d+", f"smtp_port = {sink.port}", SETTINGS.read_text()))
-    port = _free_port()
-    proc = subprocess.Popen([str(BIN / "cme"), "portal", "--out", str(pipeline_run.out), "--port",
-                             str(port), "--settings", str(settings)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=_env(CME_PORTAL_KEY=KEY))
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            httpx.get(url + "/", timeout=1)
-            break
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                pytest.fail(f"cme portal exited: {proc.stdout.read()}")
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("cme portal did not answer within 30 s")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with serve("portal", pipeline_run.out, "--settings", str(settings), env=_env(CME_PORTAL_KEY=KEY)) as url:
+        yield url
 
 
 @pytest.fixture
@@ -200,6 +177,6 @@ def test_no_staff_page_is_reachable_from_the_portal(portal, path):
 
 def test_the_portal_refuses_to_start_without_its_key(pipeline_run):
     proc = subprocess.run([str(BIN / "cme"), "portal", "--out", str(pipeline_run.out), "--port",
-                           str(_free_port())], capture_output=True, text=True, env=_env(), timeout=60)
+                           str(free_port())], capture_output=True, text=True, env=_env(), timeout=60)
     assert proc.returncode == 2
     assert "CME_PORTAL_KEY" in proc.stdout + proc.stderr
