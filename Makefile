@@ -14,6 +14,12 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)
 
+# The production-mode and two-warehouse tests start a throwaway PostgreSQL 15 server
+# (tests/pg.py); CI's Debian image may not have the server binaries.
+PG_INITDB := /usr/lib/postgresql/15/bin/initdb
+$(PG_INITDB):
+	apt-get install -y -q postgresql-15 || (apt-get update -q && apt-get install -y -q postgresql-15)
+
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==24.3.1
@@ -37,7 +43,7 @@ demo: $(STAMP)
 # Two workers (the machine has two cores); tests/conftest.py schedules each test file on
 # one worker (its module fixtures run once), every file using the shared 3-day DAG run on
 # the same worker, and the longest first.
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) $(PG_INITDB)
 	$(BIN)/python -m pytest -n 2
 
 clean:
