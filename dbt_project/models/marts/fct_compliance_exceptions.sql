@@ -39,7 +39,9 @@ still_open as (
 
 {% if is_incremental() %}
 newly_closed as (
-    select * replace ('closed' as status, {{ run_date() }} as closed_on)
+    select exception_id, body, reason_code, severity, subject_key, person_id, activity_id,
+           record_key, due_on, detail, first_seen_on, last_seen_on,
+           'closed' as status, {{ run_date() }} as closed_on
     from previous
     where status = 'open'
       and exception_id not in (select exception_id from current_exceptions)
