@@ -351,3 +351,18 @@
 {% macro postgres__distinct_sorted_list_agg(expression, filter) -%}
     array_agg(distinct {{ expression }} order by {{ expression }}){% if filter %} filter (where {{ filter }}){% endif %}
 {%- endmacro %}
+
+{# Any one non-null value of a group (used only where the value is not exposed):
+   PostgreSQL 15 has no any_value, and dbt.any_value on DuckDB is `arbitrary`, which may
+   pick a null. #}
+{% macro any_value_of(expression) -%}
+    {{ return(adapter.dispatch('any_value_of', 'cme_reporting')(expression)) }}
+{%- endmacro %}
+
+{% macro default__any_value_of(expression) -%}
+    any_value({{ expression }})
+{%- endmacro %}
+
+{% macro postgres__any_value_of(expression) -%}
+    min({{ expression }})
+{%- endmacro %}

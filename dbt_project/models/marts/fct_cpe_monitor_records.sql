@@ -18,7 +18,7 @@ tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CPE
 per_uan as (
     select
         person_id, coalesce(nullif(trim(uan), ''), '(none)') as uan, completed_on,
-        {{ dbt.any_value('credit_type') }} as credit_type,
+        {{ any_value_of('credit_type') }} as credit_type,
         min(activity_id) as activity_id,  -- a UAN names one activity
         sum(credits_awarded) as contact_hours
     from awards
