@@ -35,7 +35,8 @@ A run with param `wait_for_landing` false (`cme run`) looks once and fails at on
 
 DuckDB allows one writer per file, so the DAG runs one task at a time
 (`max_active_tasks=1`, `max_active_runs=1`) and dbt builds in one process.
-Backfills therefore run day by day, in date order.
+A backfill runs day by day, in date order, when created with max_active_runs 1: Airflow 3
+does not apply the DAG's max_active_runs to backfill runs (README, "Backfill").
 """
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ def db(pipeline_run):
 # node ids, which pytest 9 no longer allows, so the grouping is a scheduler here.)
 TESTS = Path(__file__).resolve().parent
 # then the shared run, then file order (the real scheduler's run takes about 2.5 minutes)
-LONGEST_FIRST = ("tests/test_twenty_days.py", "tests/test_scheduler.py")
+LONGEST_FIRST = ("tests/test_production_mode.py", "tests/test_twenty_days.py", "tests/test_scheduler.py")
 
 
 def _shares_pipeline_run() -> set[str]:

@@ -15,13 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,22 +23,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cme.airflow_runner import airflow_env
 from cme.synthetic import generate
+from tests.airflow_stack import DAG_ID, PROJECT, TZ, AirflowProcesses, service_env
+from tests.servers import free_port
 
 pytestmark = pytest.mark.e2e
 
-PROJECT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-DAG_ID = "cme_daily_reporting"
-TZ = "America/Chicago"  # the DAG's default schedule zone and the settings' default
 STEP_TIMEOUT = {"run created": 150, "sensor waits": 120, "run succeeds": 480}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _utc(text: str | None) -> datetime | None:
@@ -54,29 +39,12 @@ def _utc(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-class Airflow:
-    """Scheduler, DAG processor and execution API as subprocesses, logs under `home`."""
+class Airflow(AirflowProcesses):
+    """The services on SQLite; the test reads the metadata database file to follow them."""
 
     def __init__(self, home: Path, env: dict[str, str]):
-        self.home, self.env, self.procs = home, env, {}
+        super().__init__(home, env)
         self.db = home / "airflow.db"
-
-    def start(self, name: str, *args: str) -> None:
-        log = open(self.home / f"{name}.log", "wb")
-        self.procs[name] = subprocess.Popen([str(BIN / "airflow"), *args], env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():  # each in its own session: its workers go too
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
     def query(self, sql: str, *args) -> list[tuple]:
         if not self.db.exists():
@@ -94,68 +62,25 @@ class Airflow:
             "select task_id, map_index, state from task_instance where dag_id = ? and run_id = ?",
             DAG_ID, run_id)}
 
-    def report(self) -> str:
-        """What a failure shows: each process's state and log tail, and every task log."""
-        parts = []
-        for name, proc in self.procs.items():
-            text = (self.home / f"{name}.log").read_text(errors="replace")
-            parts.append(f"--- {name} (exit {proc.poll()}) last lines:\n" + "\n".join(text.splitlines()[-40:]))
-        for log in sorted((self.home / "logs").glob(f"dag_id={DAG_ID}/**/*.log")):
-            text = log.read_text(errors="replace")
-            parts.append(f"--- {log.relative_to(self.home)}:\n" + "\n".join(text.splitlines()[-30:]))
-        return "\n".join(parts)
-
     def wait_for(self, step: str, check, every: float = 1.0):
-        """Poll `check()` until it returns something true; fail naming the step, with logs."""
-        until = time.monotonic() + STEP_TIMEOUT[step]
-        while time.monotonic() < until:
-            result = check()
-            if result:
-                return result
-            dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
-            if dead:
-                pytest.fail(f"{step}: Airflow process(es) exited {dead}\n{self.report()}")
-            time.sleep(every)
-        pytest.fail(f"{step}: not within {STEP_TIMEOUT[step]} s\n{self.report()}")
+        return self.poll(step, check, STEP_TIMEOUT[step], every)
 
 
 @pytest.fixture
 def airflow(tmp_path, monkeypatch):
-    port = _free_port()
+    port = free_port()
     settings = tmp_path / "provider.toml"
     # the deadline is far away: the sensor must wait, not fail (24 + 48 h after D began)
     settings.write_text((PROJECT / "config" / "provider.toml").read_text()
                         .replace("landing_deadline_hours = 12.0", "landing_deadline_hours = 48.0"))
     for key in [k for k in os.environ if k.startswith(("AIRFLOW", "CME_"))]:
         monkeypatch.delenv(key)
-    env = airflow_env(tmp_path)  # what `cme run` uses (home tmp_path/airflow), plus the services
-    home = Path(env["AIRFLOW_HOME"])
-    env.update({
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "2",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        # the DAG: its schedule zone, a short wait between looks, paths (no conf when scheduled)
-        "CME_SCHEDULE_TIMEZONE": TZ,
-        "CME_LANDING_POKE_SECONDS": "2",
-        "CME_RETRY_DELAY_SECONDS": "1",
-        "CME_LANDING_DIR": str(tmp_path / "landing"),
-        "CME_OUTPUT_DIR": str(tmp_path / "out"),
-        "CME_SETTINGS": str(settings),
-    })
+    env = service_env(tmp_path, port, AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+                      CME_SETTINGS=str(settings))
     (tmp_path / "landing").mkdir()
-    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True)
-    af = Airflow(home, env)
-    af.start("api-server", "api-server", "--apps", "execution", "--port", str(port), "--host", "127.0.0.1",
-             "--workers", "1")
-    af.start("dag-processor", "dag-processor")
-    af.start("scheduler", "scheduler")
+    af = Airflow(Path(env["AIRFLOW_HOME"]), env)
+    af.migrate()
+    af.start_services(port, apps="execution")
     yield af
     af.stop()
 
