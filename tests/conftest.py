@@ -1,7 +1,10 @@
-"""Shared fixtures: one generated landing directory and one real 3-day DAG run per session."""
+"""Shared fixtures: one generated landing directory, its 3 days run in process through the
+DAG's steps (`pipeline_run`, what most tests read), and one real `cme run` through Airflow
+(`airflow_run`, only for the tests of what Airflow and the runner themselves do)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -48,8 +51,30 @@ def landing(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def pipeline_run(landing, tmp_path_factory) -> PipelineRun:
+    """The 3 days in process (tests.scenario.run_days: the DAG's steps in its order, no
+    Airflow), read-only for every test: a test that writes copies `out` first
+    (`copy_run`). `stdout` is what `cme run` prints for them: each day's run summary."""
+    from tests.scenario import run_days
+
     out = tmp_path_factory.mktemp("out") / "run"
-    proc = run_cme("run", "--landing", landing, "--out", out, "--from", DAYS[0], "--to", DAYS[-1])
+    stdout = run_days(landing, out, DAYS)
+    return PipelineRun(landing, out, stdout)
+
+
+def copy_run(run: PipelineRun, dest: Path) -> PipelineRun:
+    """A private copy of a run's output folder, for a test that runs or writes more on it."""
+    shutil.copytree(run.out, dest)
+    return PipelineRun(run.landing, dest, run.stdout)
+
+
+@pytest.fixture(scope="session")
+def airflow_run(landing, tmp_path_factory) -> PipelineRun:
+    """The real thing, once: `cme run` drives the DAG through Airflow (one Airflow process
+    for the range) over the first two days. Only for what the in-process run cannot show:
+    the runner's output and exit code, Airflow's task logs (XCom values logged), the
+    folder's permissions as `cme run` sets them (tests/test_cme_run.py)."""
+    out = tmp_path_factory.mktemp("airflow_out") / "run"
+    proc = run_cme("run", "--landing", landing, "--out", out, "--from", DAYS[0], "--to", DAYS[1])
     log = out / "logs" / "airflow_runs.log"
     if proc.returncode != 0:
         ARTIFACTS.mkdir(exist_ok=True)

@@ -59,8 +59,8 @@ def test_a_bad_row_is_quarantined_with_its_reason_and_the_rows_around_it_load(na
     assert (loaded, quarantined) == (read - len(expected), len(expected))
     assert loaded >= 4, "the good rows before and after the bad one load"
     assert [q[1:] for q in result.quarantine if q[0] == file] == expected
-    for other, (r, l, q) in result.files.items():
-        assert r == l + q, other
+    for other, (r, ld, q) in result.files.items():
+        assert r == ld + q, other
 
 
 @pytest.mark.parametrize("name", sorted(ALL_LOAD))
