@@ -4,6 +4,7 @@ DAG's steps (`pipeline_run`, what most tests read), and one real `cme run` throu
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from cme.synthetic import generate
 BIN = Path(sys.executable).parent
 DAYS = ("2026-11-16", "2026-11-17", "2026-11-18")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+TESTS = Path(__file__).resolve().parent
 
 
 def run_cme(*args: object, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -92,19 +94,33 @@ def db(pipeline_run):
     con.close()  # DuckDB allows no writer while a reader holds the file
 
 
-# --- two test workers (make test: pytest -n 2) -------------------------------------
-# Each test file is one unit of work, so its module fixtures (scenarios run through
-# several days) run once; every file using the session's `pipeline_run` (a real 3-day
-# DAG run) is one unit, so that run happens once rather than once per worker. The
-# longest units start first. (xdist's own --dist loadgroup marks groups by rewriting
-# node ids, which pytest 9 no longer allows, so the grouping is a scheduler here.)
-TESTS = Path(__file__).resolve().parent
-# then the shared run, then file order (the real scheduler's run takes about 2.5 minutes)
-LONGEST_FIRST = ("tests/test_twenty_days.py", "tests/test_scheduler.py")
+# --- slow tests: `make check` runs `pytest -m "not slow"` ----------------------------
+# Whole files whose tests or module fixtures take long (seconds measured alone on this
+# 2-core machine while it was busy, November 2026); single slow tests in files that are
+# otherwise fast carry @pytest.mark.slow themselves (the real Airflow failure paths).
+SLOW_FILES = {
+    "tests/test_bench.py",           # cme bench at 100,000 completions
+    "tests/test_cme_run.py",         # the real 2-day `cme run` (airflow_run)
+    "tests/test_scheduler.py",       # the real scheduler, DAG processor and API server
+    "tests/test_twenty_days.py",     # twenty days with two killed runs
+}
 
 
 def _shares_pipeline_run() -> set[str]:
-    return {f"tests/{p.name}" for p in TESTS.glob("test_*.py") if "pipeline_run" in p.read_text()}
+    """Files with a test or fixture that takes `pipeline_run` (or `db`, which reads it)."""
+    uses = re.compile(r"def \w+\(([^)]*)\)")
+    return {f"tests/{p.name}" for p in TESTS.glob("test_*.py")
+            if any(re.search(r"\b(pipeline_run|db)\b", params) for params in uses.findall(p.read_text()))}
+
+
+# --- two test workers (make test: pytest -n 2) -------------------------------------
+# Each test file is one unit of work, so its module fixtures (scenarios run through
+# several days) run once; every file using the session's `pipeline_run` (3 days in
+# process) is one unit, so that run happens once rather than once per worker. The
+# longest units start first. (xdist's own --dist loadgroup marks groups by rewriting
+# node ids, which pytest 9 no longer allows, so the grouping is a scheduler here.)
+# then the shared run, then file order (the real scheduler's run takes about 2.5 minutes)
+LONGEST_FIRST = ("tests/test_twenty_days.py", "tests/test_scheduler.py")
 
 
 def _unit(path: str, shared: set[str]) -> str:
@@ -113,6 +129,9 @@ def _unit(path: str, shared: set[str]) -> str:
 
 def pytest_collection_modifyitems(config, items):
     shared = _shares_pipeline_run()
+    for item in items:
+        if item.nodeid.split("::", 1)[0] in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
 
     def rank(item) -> int:
         path = item.nodeid.split("::", 1)[0]

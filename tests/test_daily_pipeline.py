@@ -13,8 +13,12 @@ import json
 import stat
 from decimal import Decimal
 
+import pytest
+
 from cme.contract import EXTRACTS
 from tests.conftest import DAYS
+
+pytestmark = pytest.mark.e2e
 
 
 def awards(db, learner_id):

@@ -22,6 +22,8 @@ from tests import standins
 from tests.conftest import DAYS
 from tests.scenario import run_days
 
+pytestmark = pytest.mark.e2e
+
 ACCEPT_ALL = ({"accept_all_boards": True}, {"licenses": "*"}, {"learners": "*", "today": "2026-11-16"})
 
 

@@ -10,6 +10,8 @@ import pytest
 from tests.conftest import DAYS, copy_run
 from tests.scenario import run_days
 
+pytestmark = pytest.mark.e2e
+
 
 def snapshot(warehouse, drop_columns=()) -> dict[str, list]:
     """Every base table in every schema, rows sorted, optionally without some columns."""

@@ -15,6 +15,8 @@ from pypdf import PdfReader
 from cme.transcripts import Transcript, status_text, to_pdf
 from tests.conftest import copy_run, run_cme
 
+pytestmark = pytest.mark.e2e
+
 # the reporting year of the session's run (its extract dates are in November 2026)
 YEAR_FILES = "transcript_P-*_20260101_20261231.pdf"
 
