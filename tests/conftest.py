@@ -95,15 +95,25 @@ def db(pipeline_run):
 
 
 # --- slow tests: `make check` runs `pytest -m "not slow"` ----------------------------
-# Whole files whose tests or module fixtures take long (seconds measured alone on this
-# 2-core machine while it was busy, November 2026); single slow tests in files that are
-# otherwise fast carry @pytest.mark.slow themselves (the real Airflow failure paths).
+# A test is slow when it runs whole days of the pipeline (marked e2e, or it takes a
+# fixture that runs them), or lives in a file that only does slow things; a single slow
+# test elsewhere carries @pytest.mark.slow itself (the real Airflow failure paths).
 SLOW_FILES = {
-    "tests/test_bench.py",           # cme bench at 100,000 completions
+    "tests/test_bench.py",           # cme bench at 100,000 completions (about 2 minutes)
     "tests/test_cme_run.py",         # the real 2-day `cme run` (airflow_run)
+    "tests/test_dbt_unit_tests.py",  # dbt's unit tests, built against an empty warehouse
+    "tests/test_gate_reports.py",    # a real GX gate writing its Data Docs site
     "tests/test_scheduler.py",       # the real scheduler, DAG processor and API server
     "tests/test_twenty_days.py",     # twenty days with two killed runs
 }
+# fixtures that run days of the pipeline (besides the module fixtures of e2e files)
+SLOW_FIXTURES = {"pipeline_run", "airflow_run", "db", "gated", "written_batch", "hygiene_run",
+                 "identity_run", "http_run", "world", "runs", "warehouse", "scenario_run"}
+
+
+def _is_slow(item) -> bool:
+    return (item.nodeid.split("::", 1)[0] in SLOW_FILES or item.get_closest_marker("e2e") is not None
+            or not SLOW_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())))
 
 
 def _shares_pipeline_run() -> set[str]:
@@ -130,7 +140,7 @@ def _unit(path: str, shared: set[str]) -> str:
 def pytest_collection_modifyitems(config, items):
     shared = _shares_pipeline_run()
     for item in items:
-        if item.nodeid.split("::", 1)[0] in SLOW_FILES:
+        if _is_slow(item):
             item.add_marker(pytest.mark.slow)
 
     def rank(item) -> int:
