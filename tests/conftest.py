@@ -129,8 +129,10 @@ def _shares_pipeline_run() -> set[str]:
 # process) is one unit, so that run happens once rather than once per worker. The
 # longest units start first. (xdist's own --dist loadgroup marks groups by rewriting
 # node ids, which pytest 9 no longer allows, so the grouping is a scheduler here.)
-# then the shared run, then file order (the real scheduler's run takes about 2.5 minutes)
-LONGEST_FIRST = ("tests/test_twenty_days.py", "tests/test_scheduler.py")
+# then the shared run, then file order (the real scheduler's run takes about 2.5 minutes,
+# the real 2-day `cme run` about 3, the benchmark about 2)
+LONGEST_FIRST = ("tests/test_twenty_days.py", "tests/test_cme_run.py", "tests/test_scheduler.py",
+                 "tests/test_bench.py")
 
 
 def _unit(path: str, shared: set[str]) -> str:
