@@ -104,6 +104,7 @@ SLOW_FILES = {
     "tests/test_dbt_unit_tests.py",  # dbt's unit tests, built against an empty warehouse
     "tests/test_gate_reports.py",    # a real GX gate writing its Data Docs site
     "tests/test_scheduler.py",       # the real scheduler, DAG processor and API server
+    "tests/test_production_mode.py",  # the real scheduler on PostgreSQL (issue 14)
     "tests/test_twenty_days.py",     # twenty days with two killed runs
 }
 # fixtures that run days of the pipeline (besides the module fixtures of e2e files)
@@ -132,7 +133,7 @@ def _shares_pipeline_run() -> set[str]:
 # then the shared run, then file order (the real scheduler's run takes about 2.5 minutes,
 # the real 2-day `cme run` about 3, the benchmark about 2)
 LONGEST_FIRST = ("tests/test_twenty_days.py", "tests/test_cme_run.py", "tests/test_scheduler.py",
-                 "tests/test_bench.py")
+                 "tests/test_production_mode.py", "tests/test_bench.py")
 
 
 def _unit(path: str, shared: set[str]) -> str:
