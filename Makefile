@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := demo
 
-.PHONY: demo test clean
+.PHONY: demo test check clean
 
 # The dashboard's browser test drives Debian's Chromium (Playwright's own browser
 # download cannot reach its servers here). CI runs as root on a Debian machine.
@@ -45,6 +45,13 @@ demo: $(STAMP)
 # the same worker, and the longest first.
 test: $(STAMP) $(CHROMIUM) $(PG_INITDB)
 	$(BIN)/python -m pytest -n 2
+
+## make check (contributors, before a commit): the linter, then the fast tests: every
+## test not marked slow (tests/conftest.py lists the slow files), without the real Airflow
+## runs, the benchmark and the long scenarios that `make test` adds
+check: $(STAMP)
+	$(BIN)/ruff check plugins dags tests
+	$(BIN)/python -m pytest -n 2 -m "not slow"
 
 clean:
 	rm -rf $(DEMO) $(VENV) .pytest_cache

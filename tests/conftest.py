@@ -1,7 +1,11 @@
-"""Shared fixtures: one generated landing directory and one real 3-day DAG run per session."""
+"""Shared fixtures: one generated landing directory, its 3 days run in process through the
+DAG's steps (`pipeline_run`, what most tests read), and one real `cme run` through Airflow
+(`airflow_run`, only for the tests of what Airflow and the runner themselves do)."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,6 +19,7 @@ from cme.synthetic import generate
 BIN = Path(sys.executable).parent
 DAYS = ("2026-11-16", "2026-11-17", "2026-11-18")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+TESTS = Path(__file__).resolve().parent
 
 
 def run_cme(*args: object, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -48,8 +53,30 @@ def landing(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def pipeline_run(landing, tmp_path_factory) -> PipelineRun:
+    """The 3 days in process (tests.scenario.run_days: the DAG's steps in its order, no
+    Airflow), read-only for every test: a test that writes copies `out` first
+    (`copy_run`). `stdout` is what `cme run` prints for them: each day's run summary."""
+    from tests.scenario import run_days
+
     out = tmp_path_factory.mktemp("out") / "run"
-    proc = run_cme("run", "--landing", landing, "--out", out, "--from", DAYS[0], "--to", DAYS[-1])
+    stdout = run_days(landing, out, DAYS)
+    return PipelineRun(landing, out, stdout)
+
+
+def copy_run(run: PipelineRun, dest: Path) -> PipelineRun:
+    """A private copy of a run's output folder, for a test that runs or writes more on it."""
+    shutil.copytree(run.out, dest)
+    return PipelineRun(run.landing, dest, run.stdout)
+
+
+@pytest.fixture(scope="session")
+def airflow_run(landing, tmp_path_factory) -> PipelineRun:
+    """The real thing, once: `cme run` drives the DAG through Airflow (one Airflow process
+    for the range) over the first two days. Only for what the in-process run cannot show:
+    the runner's output and exit code, Airflow's task logs (XCom values logged), the
+    folder's permissions as `cme run` sets them (tests/test_cme_run.py)."""
+    out = tmp_path_factory.mktemp("airflow_out") / "run"
+    proc = run_cme("run", "--landing", landing, "--out", out, "--from", DAYS[0], "--to", DAYS[1])
     log = out / "logs" / "airflow_runs.log"
     if proc.returncode != 0:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -67,19 +94,46 @@ def db(pipeline_run):
     con.close()  # DuckDB allows no writer while a reader holds the file
 
 
-# --- two test workers (make test: pytest -n 2) -------------------------------------
-# Each test file is one unit of work, so its module fixtures (scenarios run through
-# several days) run once; every file using the session's `pipeline_run` (a real 3-day
-# DAG run) is one unit, so that run happens once rather than once per worker. The
-# longest units start first. (xdist's own --dist loadgroup marks groups by rewriting
-# node ids, which pytest 9 no longer allows, so the grouping is a scheduler here.)
-TESTS = Path(__file__).resolve().parent
-# then the shared run, then file order (the real scheduler's run takes about 2.5 minutes)
-LONGEST_FIRST = ("tests/test_production_mode.py", "tests/test_twenty_days.py", "tests/test_scheduler.py")
+# --- slow tests: `make check` runs `pytest -m "not slow"` ----------------------------
+# A test is slow when it runs whole days of the pipeline (marked e2e, or it takes a
+# fixture that runs them), or lives in a file that only does slow things; a single slow
+# test elsewhere carries @pytest.mark.slow itself (the real Airflow failure paths).
+SLOW_FILES = {
+    "tests/test_bench.py",           # cme bench at 100,000 completions (about 2 minutes)
+    "tests/test_cme_run.py",         # the real 2-day `cme run` (airflow_run)
+    "tests/test_dbt_unit_tests.py",  # dbt's unit tests, built against an empty warehouse
+    "tests/test_gate_reports.py",    # a real GX gate writing its Data Docs site
+    "tests/test_scheduler.py",       # the real scheduler, DAG processor and API server
+    "tests/test_production_mode.py",  # the real scheduler on PostgreSQL (issue 14)
+    "tests/test_twenty_days.py",     # twenty days with two killed runs
+}
+# fixtures that run days of the pipeline (besides the module fixtures of e2e files)
+SLOW_FIXTURES = {"pipeline_run", "airflow_run", "db", "gated", "written_batch", "hygiene_run",
+                 "identity_run", "http_run", "world", "runs", "warehouse", "scenario_run"}
+
+
+def _is_slow(item) -> bool:
+    return (item.nodeid.split("::", 1)[0] in SLOW_FILES or item.get_closest_marker("e2e") is not None
+            or not SLOW_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())))
 
 
 def _shares_pipeline_run() -> set[str]:
-    return {f"tests/{p.name}" for p in TESTS.glob("test_*.py") if "pipeline_run" in p.read_text()}
+    """Files with a test or fixture that takes `pipeline_run` (or `db`, which reads it)."""
+    uses = re.compile(r"def \w+\(([^)]*)\)")
+    return {f"tests/{p.name}" for p in TESTS.glob("test_*.py")
+            if any(re.search(r"\b(pipeline_run|db)\b", params) for params in uses.findall(p.read_text()))}
+
+
+# --- two test workers (make test: pytest -n 2) -------------------------------------
+# Each test file is one unit of work, so its module fixtures (scenarios run through
+# several days) run once; every file using the session's `pipeline_run` (3 days in
+# process) is one unit, so that run happens once rather than once per worker. The
+# longest units start first. (xdist's own --dist loadgroup marks groups by rewriting
+# node ids, which pytest 9 no longer allows, so the grouping is a scheduler here.)
+# then the shared run, then file order (the real scheduler's run takes about 2.5 minutes,
+# the real 2-day `cme run` about 3, the benchmark about 2)
+LONGEST_FIRST = ("tests/test_production_mode.py", "tests/test_twenty_days.py", "tests/test_cme_run.py",
+                 "tests/test_scheduler.py", "tests/test_bench.py")
 
 
 def _unit(path: str, shared: set[str]) -> str:
@@ -88,10 +142,15 @@ def _unit(path: str, shared: set[str]) -> str:
 
 def pytest_collection_modifyitems(config, items):
     shared = _shares_pipeline_run()
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)
 
-    def rank(item) -> int:
+    def rank(item) -> tuple[int, int]:
         path = item.nodeid.split("::", 1)[0]
-        return 0 if path in LONGEST_FIRST else 1 if path in shared else 2
+        if path in LONGEST_FIRST:  # in the listed order: the longest first
+            return 0, LONGEST_FIRST.index(path)
+        return (1, 0) if path in shared else (2, 0)
     items.sort(key=rank)  # stable: file order is kept within each rank
 
 

@@ -297,7 +297,7 @@ def run(kind: Kind) -> Outcome:
                 'select _file, _line, "column", reason from raw.quarantine order by _file, _line').fetchall()
             out.statuses = dict(con.execute(
                 "select _file, status from raw.loaded_files where _extract_date = ?", [DAY]).fetchall())
-            for file, read, loaded, quarantined in con.execute(
+            for _file, read, loaded, quarantined in con.execute(
                     "select _file, rows_read, rows_loaded, rows_quarantined from raw.loaded_files").fetchall():
                 out.conserved &= read == loaded + quarantined
             if kind.name != "million_rows":

@@ -196,13 +196,13 @@ def write_disclosures(root: Path) -> None:
 
 
 def run_day(landing: Path, out: Path, day, settings: Path | None = None,
-            recompute: bool = False) -> dict:
+            recompute: bool = False, full_refresh: bool = False, load_id: str | None = None) -> dict:
     """One day in process, the DAG's steps in its order: each body's export result, the
     run summary and the deadline alert (or None)."""
     ctx = RunContext(day, landing, out, settings, recompute=recompute)
     pipeline.check_settings(ctx)
-    pipeline.ingest(ctx, load_id=f"test-{day}")
-    pipeline.build(ctx)
+    pipeline.ingest(ctx, load_id=load_id or f"test-{day}")
+    pipeline.build(ctx, full_refresh=full_refresh)
     results = {}
     for body in pipeline.list_bodies(ctx):
         pipeline.gate(ctx, body)
@@ -211,3 +211,34 @@ def run_day(landing: Path, out: Path, day, settings: Path | None = None,
     results["summary"] = summary = pipeline.summarize(ctx)
     results["alert"] = pipeline.alert_on_closed_windows(ctx, summary)
     return results
+
+
+def run_days(landing: Path, out: Path, days, settings: Path | None = None,
+             full_refresh: bool = False, recompute: bool = False, run_id: str = "in_process") -> str:
+    """`cme run --from FIRST --to LAST` without Airflow: the DAG's steps for each date in
+    order, a full refresh / recompute on the first date only (as cme.airflow_days), the
+    DAG's last task (check_exports: raises RunFailed when a body's export failed), and
+    what `cme run` prints, each day's run summary, returned. The load id has the DAG's
+    shape, `<date>/<run id>`. Used by every test whose point is what the pipeline does;
+    what only Airflow does (task graph, retries, task logs, the runner) is tested on real
+    DAG runs (tests/test_cme_run.py and the few tests marked so)."""
+    import logging
+
+    from cme.summary import format_summary
+    from cme.warehouse import private_dir
+
+    log = logging.getLogger("tests.run_days")
+    out = private_dir(Path(out).resolve())  # as `cme run` makes it
+    landing = Path(landing).resolve()
+    settings = Path(settings).resolve() if settings else None
+    printed = []
+    for i, day in enumerate(days):
+        day = date.fromisoformat(day) if isinstance(day, str) else day
+        results = run_day(landing, out, day, settings,
+                          recompute=recompute and i == 0, full_refresh=full_refresh and i == 0,
+                          load_id=f"{day.isoformat()}/{run_id}__{day.isoformat()}")
+        # what Airflow logs of each task's return value (XCom): it must carry no learner data
+        log.info("Done. Returned value was: %s", results)
+        pipeline.check_exports(RunContext(day, landing, out, settings))
+        printed.append(format_summary(results["summary"]))
+    return "\n".join(printed) + "\n"

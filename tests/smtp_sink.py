@@ -16,13 +16,13 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         self._reply("220 sink ready")
-        sender, recipients = None, []
+        recipients = []
         while line := self.rfile.readline():
             verb = line.decode("ascii", "replace").strip().split(" ", 1)[0].upper()
             if verb in ("HELO", "EHLO"):
                 self._reply("250 sink")
             elif verb == "MAIL":
-                sender, recipients = line.decode().split(":", 1)[1].strip(), []
+                recipients = []  # the sender is not checked
                 self._reply("250 ok")
             elif verb == "RCPT":
                 recipients.append(line.decode().split(":", 1)[1].strip().strip("<>"))

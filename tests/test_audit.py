@@ -12,7 +12,6 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from tests.conftest import DAYS, run_cme
 

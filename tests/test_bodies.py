@@ -77,7 +77,7 @@ def test_the_roster_files_are_chosen_from_each_rosters_size_and_filled_greedily(
     assert [k for o in outputs for k in o.record_keys] == [r["record_key"] for r in batch]
     flat = etree.XMLParser(remove_blank_text=True)  # so pretty_print indents the joined file anew
     docs = [etree.parse(str(o.path), flat).getroot() for o in outputs]
-    for out, doc in zip(outputs, docs):
+    for out, _doc in zip(outputs, docs):
         assert out.path.stat().st_size <= limit
     for doc, following in zip(docs, docs[1:]):
         joined = etree.Element("rosters", id_parent_provider="1")

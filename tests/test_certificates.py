@@ -99,7 +99,7 @@ def test_a_physicians_certificate_states_everything_it_must(issued):
     assert "AMA PRA Category 1: 1.50 credits awarded" in text
     assert "ABIM Medical Knowledge: 1.00 point awarded" in text
     assert set(cert["credits"]) == {"AMA_PRA_1", "ABIM_MK"}
-    for label, unit, amount, designated, statement in cert["credits"].values():
+    for _label, _unit, _amount, designated, statement in cert["credits"].values():
         filled = designation(statement, f"{designated:.2f}", PROVIDER, FORMATS[cert["format"]][1])
         assert flat(filled) in text
         assert "{" not in filled

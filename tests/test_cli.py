@@ -70,6 +70,7 @@ def test_a_bad_date_or_folder_is_one_clear_line_and_exit_2(tmp_path, args, says)
     assert not (tmp_path / "out").exists() and not (tmp_path / "gen").exists()  # nothing written
 
 
+@pytest.mark.slow  # three real `airflow db migrate` calls
 def test_cme_run_migrates_its_metadata_database_once_and_again_when_it_is_gone(tmp_path, monkeypatch):
     """`airflow db migrate` costs seconds on every `cme run`: it runs when the SQLite database
     is new (or gone, or from another Airflow version), not on every call."""

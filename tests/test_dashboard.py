@@ -251,7 +251,7 @@ def _shown_activities(page) -> list[dict]:
     shown = []
     for i in range(rows.count()):
         row = rows.nth(i)
-        field = lambda name: row.locator(f"[data-field='{name}']")
+        field = lambda name: row.locator(f"[data-field='{name}']")  # noqa: B023 - used in this iteration
         shown.append({
             "activity_id": row.get_attribute("data-activity"),
             "reporting_year": int(row.get_attribute("data-year")),

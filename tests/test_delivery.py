@@ -19,7 +19,8 @@ from cme.pipeline import RunContext
 from cme.synthetic import generate
 from cme.transport import TransientError
 from tests import standins
-from tests.conftest import DAYS, run_cme
+from tests.conftest import DAYS
+from tests.scenario import run_days
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +35,9 @@ def ledger(out: Path, sql: str, params=()):
         con.close()
 
 
-def test_dag_delivers_over_http_records_answers_and_never_sends_twice(landing, tmp_path):
+def test_dag_delivers_over_http_records_answers_and_never_sends_twice(landing, tmp_path, monkeypatch):
+    """The DAG's steps in process (tests.scenario.run_days: a failed export or delivery
+    raises, as `cme run` would exit non-zero), two days, then the second day again."""
     registries = (
         {"boards": {"ABIM": {"ABIM-331100": "Known"}}},  # GL-ABP's ABP id is unknown: rejected
         {"licenses": {"FL": ["RN9876543"]}},
@@ -44,13 +47,11 @@ def test_dag_delivers_over_http_records_answers_and_never_sends_twice(landing, t
     settings.write_text(standins.HTTP_SETTINGS.format(alert_days=30, timeout=5))
     out = tmp_path / "out"
     with standins.running(*registries) as (services, env):
-        proc = run_cme("run", "--landing", landing, "--out", out, "--from", DAYS[0], "--to", DAYS[1],
-                       "--settings", settings, env=env)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        for name, value in env.items():  # the stand-ins' connections (AIRFLOW_CONN_CME_*)
+            monkeypatch.setenv(name, value)
+        run_days(landing, out, DAYS[:2], settings)
         received = {body: dict(s.received) for body, s in services.items()}
-        proc = run_cme("run", "--landing", landing, "--out", out, "--date", DAYS[1],
-                       "--settings", settings, env=env)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        run_days(landing, out, DAYS[1:2], settings, run_id="rerun")
         # the re-run only polled: nothing reached any body a second time
         assert {body: dict(s.received) for body, s in services.items()} == received
     for body, counts in received.items():
@@ -151,7 +152,7 @@ def test_thirty_percent_transient_failures_end_with_everything_accepted_once(wri
     monkeypatch.setattr(delivery, "BACKOFF_SECONDS", 0.01)
     with standins.running(*ACCEPT_ALL, failure_rate=0.3, slow_seconds=0.8, seed=11) as (services, env):
         monkeypatch.setattr(os, "environ", {**os.environ, **env})
-        for attempt in range(30):  # Airflow's task retries, in miniature
+        for _attempt in range(30):  # Airflow's task retries, in miniature
             try:
                 for body in active_bodies(ctx.settings()):
                     delivery.deliver_body(ctx.warehouse, body, ctx.run_date, ctx.settings(), timeout=0.3)

@@ -7,6 +7,8 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from cme.contract import BY_FILE
 from cme.ingest import parse_file
 from cme.synthetic import generate
@@ -62,6 +64,7 @@ def _is_golden(raw_values: str) -> bool:
         v.startswith(("GA-", "GL-", "GC-", "GT-")) for v in ids)
 
 
+@pytest.mark.slow  # five generated landings with defects
 def test_defects_never_touch_the_golden_rows(tmp_path):
     """Tests assert the golden rows' hand-worked outcomes, so a defect there would be a lie."""
     tz = ZoneInfo("America/Chicago")

@@ -59,8 +59,8 @@ def test_a_bad_row_is_quarantined_with_its_reason_and_the_rows_around_it_load(na
     assert (loaded, quarantined) == (read - len(expected), len(expected))
     assert loaded >= 4, "the good rows before and after the bad one load"
     assert [q[1:] for q in result.quarantine if q[0] == file] == expected
-    for other, (r, l, q) in result.files.items():
-        assert r == l + q, other
+    for other, (r, ld, q) in result.files.items():
+        assert r == ld + q, other
 
 
 @pytest.mark.parametrize("name", sorted(ALL_LOAD))
@@ -101,6 +101,7 @@ def test_unknown_files_are_named_and_absent_ones_listed():
     assert absent.files[LEARNERS] == (0, 0, 0) and absent.files[COMPLETIONS] == (5, 5, 0)
 
 
+@pytest.mark.slow  # a million rows
 def test_a_million_rows_with_one_percent_bad_load_in_seconds():
     result = outcome("million_rows")
     assert result.files[COMPLETIONS] == (MILLION, MILLION - MILLION // 100, MILLION // 100)
@@ -111,6 +112,7 @@ def test_a_million_rows_with_one_percent_bad_load_in_seconds():
     assert result.seconds < 60, f"1M rows took {result.seconds:.0f} s"
 
 
+@pytest.mark.slow  # every kind, the million rows too
 def test_no_reason_or_refusal_quotes_a_value():
     for kind in KINDS:
         result = outcome(kind.name)
@@ -119,6 +121,7 @@ def test_no_reason_or_refusal_quotes_a_value():
             assert value not in text, (kind.name, value)
 
 
+@pytest.mark.slow  # every kind, the million rows too
 def test_the_reliability_document_is_what_a_run_writes():
     assert DOC.read_text() == render([outcome(k.name) for k in KINDS]), (
         "docs/reliability.md is out of date: run "
@@ -172,6 +175,7 @@ def test_the_summary_says_which_files_were_absent_and_which_unknown():
     assert "UNKNOWN files in the date folder, not read: notes.txt" in text
 
 
+@pytest.mark.slow  # every kind again, one character at a time
 @pytest.mark.parametrize("chunk_chars", [1])
 def test_a_file_read_in_pieces_gives_the_same_outcome_as_read_whole(monkeypatch, chunk_chars):
     """Ingest reads a file in pieces (memory stays flat at any size). Cut after every line

@@ -235,6 +235,7 @@ def test_old_activity_extracts_without_the_new_columns_still_load(tmp_path):
                            "from raw.activities").fetchall() == [("A-OLD", None, None)]
 
 
+@pytest.mark.e2e  # a whole day in process
 def test_a_jointly_accredited_provider_sends_the_ja_pars_form(tmp_path):
     landing = _landing(tmp_path / "landing")
     settings = tmp_path / "provider.toml"

@@ -1,10 +1,14 @@
-"""Re-running a day changes nothing that was already right."""
+"""Re-running a day changes nothing that was already right.
+
+Each test re-runs days in process (the DAG's steps, a new run id as a new DAG run has)
+on its own copy of the session's run, so no later test reads what a re-run wrote."""
 from __future__ import annotations
 
 import duckdb
 import pytest
 
-from tests.conftest import DAYS, run_cme
+from tests.conftest import DAYS, copy_run
+from tests.scenario import run_days
 
 pytestmark = pytest.mark.e2e
 
@@ -29,9 +33,13 @@ def snapshot(warehouse, drop_columns=()) -> dict[str, list]:
         con.close()
 
 
-def rerun(pipeline_run, day):
-    proc = run_cme("run", "--landing", pipeline_run.landing, "--out", pipeline_run.out, "--date", day)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+@pytest.fixture
+def own_run(pipeline_run, tmp_path):
+    return copy_run(pipeline_run, tmp_path / "out")
+
+
+def rerun(run, day, **flags):
+    run_days(run.landing, run.out, [day], run_id="rerun", **flags)
 
 
 def submission_files(out) -> dict[str, str]:
@@ -40,7 +48,8 @@ def submission_files(out) -> dict[str, str]:
             for p in (out / "submissions").rglob("*") if p.is_file()}
 
 
-def test_running_the_same_day_again_leaves_every_table_and_file_unchanged(pipeline_run):
+def test_running_the_same_day_again_leaves_every_table_and_file_unchanged(own_run):
+    pipeline_run = own_run
     before = snapshot(pipeline_run.warehouse)
     files_before = submission_files(pipeline_run.out)
     assert before["main.fct_credit_decisions"] and before["raw.learners"]
@@ -53,7 +62,8 @@ def test_running_the_same_day_again_leaves_every_table_and_file_unchanged(pipeli
     assert submission_files(pipeline_run.out) == files_before
 
 
-def test_rerunning_an_older_day_rolls_nothing_back(pipeline_run):
+def test_rerunning_an_older_day_rolls_nothing_back(own_run):
+    pipeline_run = own_run
     # last_seen_on moves to the re-run date by design; everything else must hold
     before = snapshot(pipeline_run.warehouse, drop_columns=("decided_on", "last_seen_on"))
     files_before = submission_files(pipeline_run.out)
@@ -64,16 +74,15 @@ def test_rerunning_an_older_day_rolls_nothing_back(pipeline_run):
     assert submission_files(pipeline_run.out) == files_before
 
 
-def test_incremental_facts_equal_a_full_rebuild(pipeline_run):
+def test_incremental_facts_equal_a_full_rebuild(own_run):
     """Three daily incremental runs must agree with recomputing everything at once.
 
     --full-refresh keeps the decisions (their decided_on is history); --recompute
     re-decides every completion, and --full-refresh rebuilds the awards from them."""
     facts = ("main.fct_credit_decisions", "main.fct_credit_awards")
+    pipeline_run = own_run
     before = snapshot(pipeline_run.warehouse, drop_columns=("decided_on",))
-    proc = run_cme("run", "--landing", pipeline_run.landing, "--out", pipeline_run.out,
-                   "--date", DAYS[-1], "--full-refresh", "--recompute")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rerun(pipeline_run, DAYS[-1], full_refresh=True, recompute=True)
     after = snapshot(pipeline_run.warehouse, drop_columns=("decided_on",))
     for table in facts:
         assert len(after[table]) == len(before[table]) > 0

@@ -70,7 +70,7 @@ def write_landing(root: Path) -> Path:
     # next run re-decides everything they hold; no new completion
     later = "2033-01-02T00:00:00Z"
     _write(root / AFTER.isoformat(), "learners.csv",
-           [dict(l, updated_at=later) for l in LEARNERS if l["learner_id"] in ("R-DOC", "R-RN")])
+           [dict(row, updated_at=later) for row in LEARNERS if row["learner_id"] in ("R-DOC", "R-RN")])
     return root
 
 

@@ -68,6 +68,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # a real `cme run` and its Airflow child
 def test_sigterm_stops_the_airflow_child_and_frees_the_folder(tmp_path):
     """A real `cme run`: once its Airflow child (cme.airflow_days) runs, SIGTERM to `cme run`
     ends both, says so in one line and exits 143; the folder is free again at once."""

@@ -13,12 +13,19 @@ import pytest
 from pypdf import PdfReader
 
 from cme.transcripts import Transcript, status_text, to_pdf
-from tests.conftest import run_cme
+from tests.conftest import copy_run, run_cme
 
 pytestmark = pytest.mark.e2e
 
 # the reporting year of the session's run (its extract dates are in November 2026)
 YEAR_FILES = "transcript_P-*_20260101_20261231.pdf"
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(pipeline_run, tmp_path_factory):
+    """The session's run, copied: `cme transcript` writes OUT/transcripts/, which no
+    other file's tests may find there."""
+    return copy_run(pipeline_run, tmp_path_factory.mktemp("transcripts") / "out")
 
 
 def pdf_text(source) -> str:

@@ -1,6 +1,8 @@
-"""Twenty days of the real DAG while the world changes (issue 9, "the proof").
+"""Twenty days of the DAG's steps while the world changes (issue 9, "the proof").
 
-`cme run` drives Airflow over 2026-06-01..06-20 with the stand-ins on 127.0.0.1:
+The days run over 2026-06-01..06-20 with the stand-ins on 127.0.0.1, in process in a
+child process (`python -m tests.run_days`, the DAG's steps without Airflow, so a kill
+takes a real process down; Airflow's own part is tested in tests/test_cme_run.py):
 CE Broker and CPE Monitor over HTTP throughout; PARS by file drop for ten days,
 then switched to HTTP. Along the way: accounts merge (one with a smaller learner id
 than the person's first account), a physician completes the same activity twice,
@@ -18,6 +20,9 @@ and every problem is an open exception that names its activity.
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import zipfile
 from collections import Counter
 from datetime import date, timedelta
@@ -29,10 +34,10 @@ from openpyxl import load_workbook
 from cme.npi import make_npi
 from cme.standins.pars import ParsStandIn
 from tests import standins
-from tests.conftest import run_cme
+from cme import PROJECT_DIR
 from tests.scenario import _activity, _done, _learner, _write
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAY = [date(2026, 6, 1) + timedelta(days=i) for i in range(20)]
 SWITCH_I, EXPORT_KILL_I, DELIVERY_KILL_I = 10, 14, 16  # PARS goes HTTP on day 11; kills on days 15, 17
@@ -110,8 +115,10 @@ def month(tmp_path_factory):
     runs = []
     with standins.running(*registries) as (services, env):
         def run(first, last, settings, extra=None):
-            proc = run_cme("run", "--landing", landing, "--out", out, "--from", first, "--to", last,
-                           "--settings", settings, env={**env, **(extra or {})})
+            proc = subprocess.run(
+                [sys.executable, "-m", "tests.run_days", str(landing), str(out), str(settings),
+                 str(first), str(last)], cwd=PROJECT_DIR, capture_output=True, text=True,
+                env={**os.environ, **env, **(extra or {})})
             runs.append(proc)
             return proc
 
@@ -231,7 +238,8 @@ def test_every_problem_is_an_open_exception_with_its_activity(month):
 
 def test_no_learner_value_reached_the_logs_and_no_formula_is_live(month):
     out = month["out"]
-    log = (out / "logs" / "airflow_runs.log").read_text(errors="replace")
+    # the steps' own logging and every day's results, as Airflow would log the tasks' XCom
+    log = (out / "logs" / "pipeline_runs.log").read_text(errors="replace")
     assert "HYPERLINK" not in log and CONTROL not in log and "RN3100000" not in log
     for proc in month["runs"]:
         assert "HYPERLINK" not in proc.stdout + proc.stderr

@@ -103,7 +103,8 @@ def _dates(day: Optional[str], start: Optional[str], end: Optional[str]) -> list
 def generate(
     out: Path = typer.Option(..., "--out", help="Landing directory to write (one folder per day)."),
     days: int = typer.Option(3, "--days", min=1, help="How many extract days."),
-    learners: int = typer.Option(200, "--learners", min=1, help="How many people (bulk, besides the golden scenarios)."),
+    learners: int = typer.Option(200, "--learners", min=1,
+                                 help="How many people (bulk, besides the golden scenarios)."),
     seed: int = typer.Option(7, "--seed", help="Random seed: the same seed writes the same bytes."),
     defect_rate: float = typer.Option(0.02, "--defect-rate", min=0.0, max=1.0,
                                       help="Share of rows given a parse defect (0 for clean data)."),
@@ -125,7 +126,8 @@ def generate(
 
 @app.command()
 def bench(
-    work: Path = typer.Option(Path("bench-work"), "--work", help="Scratch folder (landing data and warehouses per size)."),
+    work: Path = typer.Option(Path("bench-work"), "--work",
+                              help="Scratch folder (landing data and warehouses per size)."),
     sizes: str = typer.Option("100000,1000000,10000000", "--sizes",
                               help="Completions in the first load, comma separated."),
     days: int = typer.Option(2, "--days", min=0, help="Daily runs after each first load."),

@@ -308,7 +308,7 @@ def apply(warehouse: Path, out: Path, settings: ProviderSettings, as_of: date) -
                 "run_id": run_id, "as_of": as_of.isoformat(), "applied_at": applied_at.isoformat(),
                 "rules": [r.model_dump() for r in settings.retention.rules],
                 "files": [{"table": f"raw.{table}", "file": path.name, "sha256": sha,
-                           "rows": sum(l.rows for l in lines if l.table == table)}
+                           "rows": sum(ln.rows for ln in lines if ln.table == table)}
                           for table, (path, sha) in files.items()],
                 "counts": [{k: (v.isoformat() if isinstance(v, date) else v)
                             for k, v in asdict(line).items()} for line in lines],
@@ -326,7 +326,7 @@ def apply(warehouse: Path, out: Path, settings: ProviderSettings, as_of: date) -
         # after the commit: a file removed is not rolled back, and this is safe to repeat
         removed = _drop_stored_files(con, Path(out))
     log.info("retention as of %s: purged %s; %d body record(s) retired; %d stored landing "
-             "file(s) removed", as_of, ", ".join(f"raw.{l.table} {l.rows} ({l.rule})" for l in lines),
+             "file(s) removed", as_of, ", ".join(f"raw.{ln.table} {ln.rows} ({ln.rule})" for ln in lines),
              retired, removed)
     return Result(as_of, applied=True, lines=lines, archive=folder, retired_records=retired,
                   stored_files_removed=removed)

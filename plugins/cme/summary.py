@@ -36,8 +36,8 @@ def build_summary(warehouse: Path, run_date: date, out_dir: Path, alert_days: in
             "where decided_on = ? group by 1 order by 2 desc, 1", [run_date]).fetchall()
         summary = {
             "run_date": run_date.isoformat(),
-            "files": [dict(file=f, rows_read=r, rows_loaded=l, rows_quarantined=q,
-                           conserved=(r == l + q)) for f, r, l, q in files],
+            "files": [dict(file=f, rows_read=r, rows_loaded=ld, rows_quarantined=q,
+                           conserved=(r == ld + q)) for f, r, ld, q in files],
             "absent_files": [f[0] for f in listed if f[4] == "absent"],
             "unknown_files": [f[0] for f in listed if f[4] == "unknown"],
             "rows_read": sum(f[1] for f in files),

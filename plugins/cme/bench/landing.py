@@ -81,7 +81,7 @@ def write_day(folder: Path, first_day: date, day_index: int, completions: int,
                case when pick(i, 'pass', 4) = 0 then '70' end as passing_score,
                ts(date '{run_day}' - 3, 480) as updated_at
         from act order by i""", folder / "activities.csv")
-    rows["activity_credits.csv"] = _copy(con, f"""
+    rows["activity_credits.csv"] = _copy(con, """
         with credit_types as (
             select i, activity_id, live, unnest(list_concat(['AMA_PRA_1'],
                 case when pick(i, 'ancc', 2) = 0 then ['ANCC'] else [] end,

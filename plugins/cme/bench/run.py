@@ -237,7 +237,7 @@ def markdown(results: dict) -> str:
         for stage in [*STAGES, "total"]:
             f = first["total"] if stage == "total" else first["stages"].get(stage)
             ds = [x for x in (d["total"] if stage == "total" else d["stages"].get(stage) for d in daily) if x]
-            mean = (lambda key: round(sum(x[key] for x in ds) / len(ds), 2)) if ds else (lambda key: "")
+            mean = (lambda key: round(sum(x[key] for x in ds) / len(ds), 2)) if ds else (lambda key: "")  # noqa: B023 - used in this iteration
             peak = max((x["rss_mb"] for x in ds), default="")
             name = "**whole run**" if stage == "total" else stage
             cells = "| not run | | " if f is None else (
