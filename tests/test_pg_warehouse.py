@@ -158,3 +158,110 @@ def test_the_url_must_not_hold_a_password(monkeypatch):
         "host": "db.example", "port": "6543", "user": "cme", "dbname": "wh"}
     with pytest.raises(ValueError, match="PGPASSWORD"):
         pg_params("postgresql://cme:secret@db.example/wh")
+
+
+# --- 2. ledger, receipts, fingerprint, documents, run clock -------------------------------
+
+def _ledger_story(warehouse: Path) -> dict:
+    """A body's ledger through every kind of event; what the ledger's readers then say."""
+    from cme import ledger
+    from cme.receipts import FILE_RECORDS_SQL, DiscardRefused, discard_batch
+
+    day = date(2026, 6, 10)
+    recs = [ledger.LedgerRecord(f"K{i}", "Add", f"h{i}", {"n": i, "note": "50% off"})
+            for i in range(6)]
+    with connect(warehouse) as con:
+        ledger.ensure_ledger(con)
+        batches = []
+        for part in (recs[:2], recs[2:]):  # two file batches: prepared, then mostly written
+            batch = ledger.next_batch_id(con, "ACCME_PARS", day)
+            batches.append(batch)
+            ledger.append(con, batch_id=batch, body="ACCME_PARS", records=part, event="prepared",
+                          run_date=day)
+            ledger.append(con, batch_id=batch, body="ACCME_PARS", records=part[:3], event="written",
+                          run_date=day, file_name="f.txt", file_sha256="abc", transport="file")
+        ledger.append(con, batch_id=batches[0], body="ACCME_PARS", records=recs[:1],
+                      event="rejected", run_date=day, transport="file", messages={"K0": "bad NPI"})
+        batches.append(ledger.next_batch_id(con, "ACCME_PARS", day))
+        ledger.append(con, batch_id=batches[2], body="ACCME_PARS",
+                      records=[ledger.LedgerRecord("K3", "Delete", "h3", {})], event="prepared",
+                      run_date=day)
+        with pytest.raises(ZeroDivisionError):  # a failed step leaves none of its rows
+            with ledger.transaction(con):
+                con.execute("insert into ledger.submission_events (batch_id, body, record_key, "
+                            "record_action, record_hash, event, run_date, event_at) "
+                            "values ('x', 'x', 'x', 'x', 'x', 'x', ?, now())", [day])
+                1 / 0
+    with pytest.raises(DiscardRefused, match="answered"):
+        discard_batch(warehouse, warehouse.parent, batches[0], day)
+    discarded = discard_batch(warehouse, warehouse.parent, batches[1], day)
+    with connect(warehouse, read_only=True) as con:
+        return {"batches": batches, "discarded": discarded,
+                "open": ledger.open_batches(con, "ACCME_PARS"),
+                "held": sorted(ledger.held_versions(con, "ACCME_PARS")),
+                "next": ledger.next_batch_id(con, "ACCME_PARS", day),
+                "file_records": con.execute(FILE_RECORDS_SQL, {"body": "ACCME_PARS"}).fetchall()}
+
+
+def test_ledger_and_receipts_say_the_same_on_both(tmp_path, pg_url, monkeypatch):
+    duck = tmp_path / "duck" / "warehouse.duckdb"
+    on_duck = _ledger_story(duck)
+    with on_pg(pg_url, monkeypatch):
+        on_post = _ledger_story(tmp_path / "pg" / "warehouse.duckdb")
+    assert on_post == on_duck
+    assert on_duck["discarded"] == 3 and on_duck["batches"][2].endswith("-003")
+    # rejected and written hold; discarded ones are due again
+    assert on_duck["held"] == [("K0", "Add", "h0"), ("K1", "Add", "h1")]
+    assert on_duck["open"] == [on_duck["batches"][1], on_duck["batches"][2]]
+    assert [r[1] for r in on_duck["file_records"]] == ["K0", "K1"]
+    d, p = both(duck, pg_url, monkeypatch, "ledger.submission_events", ("event_at",))
+    assert len(d) == 6 + 5 + 1 + 1 + 3 and p == d  # the failed step left nothing
+
+
+def test_fingerprint_documents_and_run_clock_on_both(tmp_path, pg_url, monkeypatch):
+    from cme import fingerprint
+    from cme.dbt_runner import as_of_date, dbt_env, drop_run_clock, target_args, write_run_clock
+    from cme.documents import hash_documents
+
+    store = tmp_path / "documents"
+    store.mkdir()
+    (store / "D1.pdf").write_bytes(b"%PDF signed")
+    (store / "D2.png").write_bytes(b"png")
+
+    def story(warehouse: Path) -> dict:
+        from cme.ingest import ingest_day
+
+        assert as_of_date(warehouse, "2026-06-10") == "2026-06-10"  # nothing loaded yet
+        generate(tmp_path / "landing", days=1, learners=5, seed=1)
+        day = date.fromisoformat(sorted(p.name for p in (tmp_path / "landing").iterdir())[0])
+        ingest_day(tmp_path / "landing", warehouse, day, TZ, "l1")
+        n = hash_documents(warehouse, store)
+        hash_documents(warehouse, store)  # replaced, not appended
+        write_run_clock(warehouse, "2026-01-02", as_of_date(warehouse, "2026-01-02"))
+        with connect(warehouse) as con:
+            clock = con.execute("select run_date, as_of_date from meta.run_clock").fetchall()
+            docs = sorted(con.execute("select * from raw.disclosure_documents").fetchall())
+            assert fingerprint.last_recorded(con) is None
+            fingerprint.record(con, date(2026, 1, 2), fingerprint.Fingerprint({"a": "1"}, {"s.csv": "2"}),
+                               False)
+            last = fingerprint.last_recorded(con)
+        drop_run_clock(warehouse)
+        with connect(warehouse) as con:
+            gone = con.execute("select count(*) from information_schema.tables where "
+                               "table_schema = 'meta' and table_name = 'run_clock'").fetchone()[0]
+        return {"n": n, "clock": clock, "docs": docs, "last": last, "gone": gone, "day": day}
+
+    on_duck = story(tmp_path / "duck" / "warehouse.duckdb")
+    assert dbt_env(tmp_path / "w") == {"CME_WAREHOUSE": str(tmp_path / "w")} and target_args() == []
+    with on_pg(pg_url, monkeypatch):
+        monkeypatch.setenv("PGPASSWORD", "not-in-the-repo")
+        on_post = story(tmp_path / "pg" / "warehouse.duckdb")
+        env = dbt_env(tmp_path / "w")
+        assert target_args() == ["--target", "postgres"]
+    assert on_post == on_duck
+    assert on_duck["n"] == 2 and len(on_duck["docs"]) == 2 and on_duck["gone"] == 0
+    assert on_duck["clock"] == [(date(2026, 1, 2), on_duck["day"])]  # the later loaded date
+    host, port = pg_url.split("@")[1].split("/")[0].split(":")
+    assert env == {"CME_WAREHOUSE": str(tmp_path / "w"), "CME_PG_HOST": host, "CME_PG_PORT": port,
+                   "CME_PG_USER": "cme", "CME_PG_DBNAME": pg_url.rsplit("/", 1)[1],
+                   "CME_PG_PASSWORD": "not-in-the-repo"}

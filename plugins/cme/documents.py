@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from cme.warehouse import connect
+import pandas as pd
+
+from cme.warehouse import connect, write_frame
 
 
 def store_path(landing: Path, setting: str) -> Path:
@@ -24,8 +26,13 @@ def hash_documents(warehouse: Path, store: Path) -> int:
             rows.append((path.stem, path.name, hashlib.sha256(path.read_bytes()).hexdigest()))
     with connect(Path(warehouse)) as con:
         con.execute("create schema if not exists raw")
-        con.execute("create or replace table raw.disclosure_documents (disclosure_id VARCHAR, "
+        # replaced as a whole in one transaction: a reader sees the old table or the new one
+        con.execute("begin transaction")
+        con.execute("drop table if exists raw.disclosure_documents")
+        con.execute("create table raw.disclosure_documents (disclosure_id VARCHAR, "
                     "file_name VARCHAR, sha256 VARCHAR)")
         if rows:
-            con.executemany("insert into raw.disclosure_documents values (?, ?, ?)", rows)
+            write_frame(con, "raw.disclosure_documents",
+                        pd.DataFrame(rows, columns=["disclosure_id", "file_name", "sha256"]))
+        con.execute("commit")
     return len(rows)
