@@ -117,15 +117,16 @@ def _deadlines(con, run_date: date, days: int, http_bodies: list[str]) -> dict:
 
     For a body delivered by file drop, a written file is as far as it goes."""
     due_soon = {}
+    http = ", ".join("?" for _ in http_bodies) or "null"  # `in (null)`: no body is http
     done = "submission_state in ('accepted', 'superseded') or " \
-           "(submission_state = 'written' and not list_contains(?, body))"
+           f"(submission_state = 'written' and not coalesce(body in ({http}), false))"
     for mart in ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records",
                  "fct_pars_activities"):
         for body, n, first_due in con.execute(
                 f"select body, count(*), min(due_on) from main.{mart} "
                 f"where record_action = 'Add' and not ({done}) "
                 "and due_on between ? and ? + ? group by 1",
-                [http_bodies, run_date, run_date, days]).fetchall():
+                [*http_bodies, run_date, run_date, days]).fetchall():
             due_soon[body] = {"records": n, "first_due_on": first_due.isoformat()}
     closed = con.execute(
         "select body, count(*) from fct_compliance_exceptions where reason_code = 'WINDOW_CLOSED' "

@@ -172,8 +172,10 @@ class PgConnection:
         self._con.autocommit = True
         psycopg2.extras.register_default_json(self._con, loads=lambda text: text)
         psycopg2.extras.register_default_jsonb(self._con, loads=lambda text: text)
+        self.url, self._read_only = url, read_only
         self._cur = self._con.cursor()
-        self._cur.execute("set time zone 'UTC'")
+        # unqualified names are the marts, as in DuckDB's default schema `main`
+        self._cur.execute("set time zone 'UTC'; set search_path to main, public")
         if read_only:
             self._cur.execute("set default_transaction_read_only = on")
         self._registered: set[str] = set()
@@ -204,10 +206,7 @@ class PgConnection:
         return self._cur.description
 
     def df(self):
-        import pandas as pd
-
-        columns = [d[0] for d in self._cur.description]
-        return pd.DataFrame.from_records(self._cur.fetchall(), columns=columns)
+        return _frame(self._cur.fetchall(), self._cur.description)
 
     def begin(self) -> None:
         self._cur.execute("begin")
@@ -236,8 +235,54 @@ class PgConnection:
     def close(self) -> None:
         self._con.close()
 
+    def cursor(self) -> "PgReader":
+        """A second connection for reading while this one writes (duckdb's `cursor()`)."""
+        return PgReader(self.url)
+
     def copy_expert(self, sql: str, stream) -> None:
         self._cur.copy_expert(sql, stream)
+
+
+class PgReader:
+    """duckdb's cursor for paging a big result: a server-side cursor on its own connection,
+    read `fetch_df_chunk(n)` by n vectors of 2048 rows, as duckdb's."""
+
+    def __init__(self, url: str) -> None:
+        self._owner = PgConnection(url, read_only=True)
+        self._owner._con.autocommit = False  # a named cursor lives in a transaction
+        self._cur = None
+
+    def execute(self, sql: str, params=None) -> "PgReader":
+        text, params = _translate(sql, params)
+        self._cur = self._owner._con.cursor(name="cme_reader")
+        self._cur.itersize = 2048
+        self._cur.execute(text, params)
+        return self
+
+    def fetch_df_chunk(self, vectors: int = 1):
+        return _frame(self._cur.fetchmany(2048 * vectors), self._cur.description)
+
+    def close(self) -> None:
+        self._owner.close()
+
+
+_NUMERIC, _DATE, _TIMESTAMP, _TIMESTAMPTZ = 1700, 1082, 1114, 1184  # PostgreSQL type oids
+
+
+def _frame(rows: list[tuple], description):
+    """A frame typed as duckdb's `.df()` types it, so what is written from it (export files,
+    payloads) reads the same on both: decimals as floats, dates and timestamps as datetime64."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(rows, columns=[d[0] for d in description])
+    for d in description:
+        if d.type_code == _NUMERIC:
+            frame[d.name] = frame[d.name].astype("float64")
+        elif d.type_code in (_DATE, _TIMESTAMP):
+            frame[d.name] = pd.to_datetime(frame[d.name])
+        elif d.type_code == _TIMESTAMPTZ:
+            frame[d.name] = pd.to_datetime(frame[d.name], utc=True)
+    return frame
 
 
 def _pg_type(duck_type: str) -> str:
