@@ -358,7 +358,38 @@ def _after_build(ctx) -> dict:
         summary.pop(key)
     files = {p.relative_to(ctx.out / "submissions").as_posix(): _content(p)
              for p in sorted((ctx.out / "submissions").rglob("*")) if p.is_file()}
-    return {"gates": gates, "exports": exports, "summary": summary, "files": files}
+    return {"gates": gates, "exports": exports, "summary": summary, "files": files,
+            "dashboard": _dashboard(ctx)}
+
+
+def _dashboard(ctx) -> dict:
+    """What the dashboard's pages read (overview, queue with a search and a sort, an
+    exception with a note added, activities), through its own warehouse access."""
+    from cme.dashboard import activities, notes, queries, queue
+    from cme.dashboard.access import Warehouse
+
+    store = Warehouse(ctx.warehouse)
+    today = ctx.run_date
+    with store.read() as con:
+        first, _ = queue.page_of(con, queue.QueueQuery(status="all", size=10))
+        exception_id = first.rows[0]["exception_id"]
+    with store.write() as con:
+        notes.append(con, exception_id, notes.checked("ana", "called the 50% office", ""))
+        notes.append(con, exception_id, notes.checked("bo", "handed over", ""))
+    with store.read() as con:
+        searched, _ = queue.page_of(con, queue.QueueQuery(status="all", q="a", sort="due", dir="desc",
+                                                          size=7, page=2))
+        return {
+            "bodies": queries.body_status(con, today), "counts": queries.exception_counts(con),
+            "detail": queries.exception_detail(con, exception_id),
+            "disclosures": queries.disclosures_due(con, today, 60),
+            "queue": first, "searched": searched, "choices": queue.choices(con),
+            "mine": queue.all_rows(con, queue.QueueQuery(status="all", assignee="bo")),
+            "history": [{k: v for k, v in n.items() if k != "noted_at_utc"}
+                        for n in notes.history(con, exception_id)],
+            "activities": activities.activities(con, today, activities.ActivityFilter(text="a")),
+            "activity_summary": activities.summary(con, today),
+        }
 
 
 def test_gates_exports_and_summary_agree_on_marts_copied_into_postgresql(
@@ -379,8 +410,12 @@ def test_gates_exports_and_summary_agree_on_marts_copied_into_postgresql(
         pg_ctx = RunContext(day, landing, tmp_path / "pg", None)
         on_post = _after_build(pg_ctx)
     assert not pg_ctx.warehouse.exists()
-    for part in ("gates", "exports", "summary"):
+    for part in ("gates", "exports", "summary", "dashboard"):
         assert on_post[part] == on_duck[part], part
+    board = on_duck["dashboard"]
+    assert board["mine"] and {r["assignee"] for r in board["mine"]} == {"bo"}
+    assert [n["assignee"] for n in board["history"]] == ["ana", "bo"]
+    assert board["bodies"] and board["searched"].rows
     assert on_post["files"] == on_duck["files"]  # the same records, values and formatting
     assert sum(e["records_written"] for e in on_duck["exports"].values()) > 0
     # (a workbook's hash differs with its creation time; its cells are compared above)
