@@ -359,7 +359,15 @@ def _after_build(ctx) -> dict:
     files = {p.relative_to(ctx.out / "submissions").as_posix(): _content(p)
              for p in sorted((ctx.out / "submissions").rglob("*")) if p.is_file()}
     return {"gates": gates, "exports": exports, "summary": summary, "files": files,
-            "dashboard": _dashboard(ctx)}
+            "dashboard": _dashboard(ctx), "transcripts": _transcripts(ctx)}
+
+
+def _transcripts(ctx) -> dict:
+    """Everyone's transcript CSV for the year (the PDFs carry a creation time)."""
+    from cme.transcripts import write_transcripts
+
+    written = write_transcripts(ctx.warehouse, ctx.out, None, None, None, "Provider")
+    return {p.name: p.read_bytes() for p in written if p.suffix == ".csv"}
 
 
 def _dashboard(ctx) -> dict:
@@ -410,12 +418,13 @@ def test_gates_exports_and_summary_agree_on_marts_copied_into_postgresql(
         pg_ctx = RunContext(day, landing, tmp_path / "pg", None)
         on_post = _after_build(pg_ctx)
     assert not pg_ctx.warehouse.exists()
-    for part in ("gates", "exports", "summary", "dashboard"):
+    for part in ("gates", "exports", "summary", "dashboard", "transcripts"):
         assert on_post[part] == on_duck[part], part
     board = on_duck["dashboard"]
     assert board["mine"] and {r["assignee"] for r in board["mine"]} == {"bo"}
     assert [n["assignee"] for n in board["history"]] == ["ana", "bo"]
     assert board["bodies"] and board["searched"].rows
+    assert len(on_duck["transcripts"]) > 10
     assert on_post["files"] == on_duck["files"]  # the same records, values and formatting
     assert sum(e["records_written"] for e in on_duck["exports"].values()) > 0
     # (a workbook's hash differs with its creation time; its cells are compared above)

@@ -117,12 +117,13 @@ def pg_params(url: str) -> dict[str, str]:
             "user": unquote(parts.username or ""), "dbname": unquote(parts.path.lstrip("/"))}
 
 
-_TOKEN = re.compile(r"""('(?:[^']|'')*')|("[^"]*")|(\?)|\$([0-9]+)|\$([A-Za-z_][A-Za-z0-9_]*)|(%)""")
+_TOKEN = re.compile(r"""('(?:[^']|'')*'|--[^\n]*)|("[^"]*")|(\?)|\$([0-9]+)|\$([A-Za-z_][A-Za-z0-9_]*)|(%)""")
 
 
 def _translate(sql: str, params):
     """DuckDB's placeholders (`?`, `$1`, `$name`) as psycopg2's (`%s`, `%(name)s`); a literal
-    `%` doubled. Placeholders inside quoted literals and identifiers are left alone."""
+    `%` doubled. Placeholders inside quoted literals, identifiers and `--` comments (whose
+    apostrophes open no literal) are left alone."""
     if params is None:
         return sql, None
     order: list[int] = []
