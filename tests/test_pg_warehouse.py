@@ -431,3 +431,44 @@ def test_gates_exports_and_summary_agree_on_marts_copied_into_postgresql(
     d, p = both(duck_ctx.warehouse, pg_url, monkeypatch, "ledger.submission_events",
                 ("event_at", "file_sha256"))
     assert d and p == d
+
+
+def test_an_analyst_reads_postgresql_while_a_run_holds_the_folder(tmp_path, pg_url, monkeypatch):
+    """`cme transcript` waits for no run on PostgreSQL (MVCC): with a run holding OUT's lock
+    it writes the transcripts; on the DuckDB file it refuses, as before."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import run_cme
+
+    out = tmp_path / "out"
+    with on_pg(pg_url, monkeypatch):
+        generate(tmp_path / "landing", days=1, learners=5, seed=2)
+        day = date.fromisoformat(sorted(p.name for p in (tmp_path / "landing").iterdir())[0])
+        from cme.ingest import ingest_day
+        ingest_day(tmp_path / "landing", out / "warehouse.duckdb", day, TZ, "l1")
+        con = __import__("cme.warehouse", fromlist=["PgConnection"]).PgConnection(pg_url)
+        try:  # the marts transcripts read, empty: a run is building them
+            con.execute("create schema main; create schema intermediate")
+            con.execute("create table main.fct_credit_awards (person_id varchar, completed_on date)")
+            con.execute("create table main.dim_people (person_id varchar, first_name varchar, "
+                        "last_name varchar, learner_ids varchar[], profession varchar)")
+            con.execute("insert into main.dim_people values ('P1', 'A', 'B', array['L1'], 'nurse')")
+        finally:
+            con.close()
+    from cme.ingest import ingest_day
+    ingest_day(tmp_path / "landing", out / "warehouse.duckdb", day, TZ, "l1")  # the file too
+    holder = subprocess.Popen([sys.executable, "-m", "cme.runlock", str(out), "120"],
+                              stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        on_duck = run_cme("transcript", "--out", out, "--all")
+        assert on_duck.returncode == 3 and "in use by" in on_duck.stdout + on_duck.stderr
+        on_post = run_cme("transcript", "--out", out, "--all", env={URL_ENV: pg_url})
+        assert on_post.returncode == 0, on_post.stdout + on_post.stderr
+        assert "in use by" not in on_post.stdout + on_post.stderr
+    finally:
+        holder.kill()
+        holder.wait()
