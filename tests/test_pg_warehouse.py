@@ -246,10 +246,15 @@ def test_fingerprint_documents_and_run_clock_on_both(tmp_path, pg_url, monkeypat
                                False)
             last = fingerprint.last_recorded(con)
         drop_run_clock(warehouse)
+        # the run refuses rules changed since the recorded fingerprint, on either warehouse
+        from cme.pipeline import RunContext, rules_changed
+        changed = rules_changed(RunContext(day, tmp_path / "landing", warehouse.parent, None))
+        changed = changed and changed.split(": past decisions")[0]  # (the command names OUT)
         with connect(warehouse) as con:
             gone = con.execute("select count(*) from information_schema.tables where "
                                "table_schema = 'meta' and table_name = 'run_clock'").fetchone()[0]
-        return {"n": n, "clock": clock, "docs": docs, "last": last, "gone": gone, "day": day}
+        return {"n": n, "clock": clock, "docs": docs, "last": last, "gone": gone, "day": day,
+                "changed": changed}
 
     on_duck = story(tmp_path / "duck" / "warehouse.duckdb")
     assert dbt_env(tmp_path / "w") == {"CME_WAREHOUSE": str(tmp_path / "w")} and target_args() == []
@@ -260,6 +265,7 @@ def test_fingerprint_documents_and_run_clock_on_both(tmp_path, pg_url, monkeypat
         assert target_args() == ["--target", "postgres"]
     assert on_post == on_duck
     assert on_duck["n"] == 2 and len(on_duck["docs"]) == 2 and on_duck["gone"] == 0
+    assert "the credit rules changed since the run of 2026-01-02" in on_duck["changed"]
     assert on_duck["clock"] == [(date(2026, 1, 2), on_duck["day"])]  # the later loaded date
     host, port = pg_url.split("@")[1].split("/")[0].split(":")
     assert env == {"CME_WAREHOUSE": str(tmp_path / "w"), "CME_PG_HOST": host, "CME_PG_PORT": port,
