@@ -365,7 +365,26 @@ def _after_build(ctx) -> dict:
     files = {p.relative_to(ctx.out / "submissions").as_posix(): _content(p)
              for p in sorted((ctx.out / "submissions").rglob("*")) if p.is_file()}
     return {"gates": gates, "exports": exports, "summary": summary, "files": files,
-            "dashboard": _dashboard(ctx), "transcripts": _transcripts(ctx)}
+            "dashboard": _dashboard(ctx), "transcripts": _transcripts(ctx),
+            "certificates": _certificates(ctx)}
+
+
+def _certificates(ctx) -> dict:
+    """Everyone's certificates recorded and written, each code verified, one person's list
+    as the portal shows it; issuing again adds nothing."""
+    from cme import certificates
+
+    written = certificates.write_certificates(ctx.warehouse, ctx.out, None, None, ctx.settings())
+    with connect(ctx.warehouse) as con:
+        issued = con.execute("select verification_code, person_id, activity_id, content_sha256, "
+                             "issued_on from certificates.issued order by 1").fetchall()
+        checks = [certificates.verify(con, code) for code, *_ in issued]
+        person = certificates.certificates_for_person(con, issued[0][1])
+    again = certificates.write_certificates(ctx.warehouse, ctx.out, None, None, ctx.settings())
+    with connect(ctx.warehouse, read_only=True) as con:
+        count = con.execute("select count(*) from certificates.issued").fetchone()[0]
+    return {"files": sorted(p.relative_to(ctx.out).as_posix() for p in written), "issued": issued,
+            "checks": checks, "person": person, "again": len(again), "count": count}
 
 
 def _transcripts(ctx) -> dict:
@@ -411,6 +430,7 @@ def test_gates_exports_and_summary_agree_on_marts_copied_into_postgresql(
     from cme import pipeline
     from cme.pipeline import RunContext
 
+    monkeypatch.setenv("CME_CERTIFICATE_KEY", "the same key for both warehouses")
     landing = tmp_path / "landing"
     folders = generate(landing, days=1, learners=80, seed=5)
     day = date.fromisoformat(folders[0].name)
@@ -424,13 +444,16 @@ def test_gates_exports_and_summary_agree_on_marts_copied_into_postgresql(
         pg_ctx = RunContext(day, landing, tmp_path / "pg", None)
         on_post = _after_build(pg_ctx)
     assert not pg_ctx.warehouse.exists()
-    for part in ("gates", "exports", "summary", "dashboard", "transcripts"):
+    for part in ("gates", "exports", "summary", "dashboard", "transcripts", "certificates"):
         assert on_post[part] == on_duck[part], part
     board = on_duck["dashboard"]
     assert board["mine"] and {r["assignee"] for r in board["mine"]} == {"bo"}
     assert [n["assignee"] for n in board["history"]] == ["ana", "bo"]
     assert board["bodies"] and board["searched"].rows
     assert len(on_duck["transcripts"]) > 10
+    certs = on_duck["certificates"]
+    assert certs["files"] and certs["count"] == len(certs["issued"]) == len(certs["files"])
+    assert {c.status for c in certs["checks"]} == {"genuine"}
     assert on_post["files"] == on_duck["files"]  # the same records, values and formatting
     assert sum(e["records_written"] for e in on_duck["exports"].values()) > 0
     # (a workbook's hash differs with its creation time; its cells are compared above)

@@ -72,7 +72,7 @@ def connect(path: Path, read_only: bool = False,
     url = warehouse_url()
     if url:
         # MVCC: readers never block the writer, so no lock wait here
-        con = PgConnection(url, read_only=read_only)
+        con = PgConnection(url, read_only=read_only, folder=Path(path).parent)
         try:
             yield con
         finally:
@@ -164,7 +164,7 @@ class PgConnection:
     Autocommit, as duckdb's: each statement commits alone unless `begin()` (or the SQL
     `begin transaction`) opened a transaction. JSON comes back as text, as from duckdb."""
 
-    def __init__(self, url: str, read_only: bool = False) -> None:
+    def __init__(self, url: str, read_only: bool = False, folder: Path | None = None) -> None:
         import psycopg2
         import psycopg2.extras
 
@@ -173,7 +173,8 @@ class PgConnection:
         self._con.autocommit = True
         psycopg2.extras.register_default_json(self._con, loads=lambda text: text)
         psycopg2.extras.register_default_jsonb(self._con, loads=lambda text: text)
-        self.url, self._read_only = url, read_only
+        # `folder`: the OUT this connection serves (where the certificate key file lives)
+        self.url, self.read_only, self.folder = url, read_only, folder
         self._cur = self._con.cursor()
         # unqualified names are the marts, as in DuckDB's default schema `main`
         self._cur.execute("set time zone 'UTC'; set search_path to main, public")

@@ -88,7 +88,7 @@ class Warehouse:
 
     @contextmanager
     def _pg(self, read_only: bool) -> Iterator[PgConnection]:
-        con = PgConnection(self.url, read_only=read_only)
+        con = PgConnection(self.url, read_only=read_only, folder=self.path.parent)
         try:
             yield con
         finally:
