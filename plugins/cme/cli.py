@@ -355,9 +355,11 @@ def certificates(
     from cme.certificates import CertificateKeyError, write_certificates
     from cme.settings import SettingsError, load_settings
 
+    from cme.warehouse import warehouse_url
+
     if bool(who) == everyone:
         raise typer.BadParameter("name people or learner accounts, or give --all")
-    if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
+    if not warehouse_url() and not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
         raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
                                  param_hint="'--out'")
     try:
