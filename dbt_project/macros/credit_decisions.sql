@@ -36,9 +36,11 @@ eligible_undesignated as (
             blank counts as true #}
         and coalesce(credit_types.explain_when_undesignated, true)
         and (credit_types.eligible_professions = '*'
-             or list_contains(string_split(credit_types.eligible_professions, '|'), people.profession))
+             or {{ split_contains('credit_types.eligible_professions', '|', 'people.profession') }})
         and (credit_types.body <> 'JA_PARS' or '{{ var("accreditor") }}' = 'JA')
-    anti join designated using (completion_key, credit_type)
+    where not exists (select 1 from designated
+                      where designated.completion_key = completions.completion_key
+                        and designated.credit_type = credit_types.credit_type)
 ),
 
 candidates as (
@@ -77,8 +79,7 @@ checked as (
             when completions.is_duplicate_account then 'DUPLICATE_ACCOUNT_COMPLETION'
             when not candidates.is_designated then 'NOT_DESIGNATED'
             when not (credit_types.eligible_professions = '*'
-                      or list_contains(string_split(credit_types.eligible_professions, '|'),
-                                       people.profession))
+                      or {{ split_contains('credit_types.eligible_professions', '|', 'people.profession') }})
                 then 'PROFESSION_NOT_ELIGIBLE'
             when completions.completed_on not between activities.start_date and activities.end_date
                 then 'OUTSIDE_ACTIVITY_WINDOW'
@@ -262,7 +263,9 @@ decided as (
 
 final as (
     select
-        * exclude (reason_code, credits_earned),
+        decision_id, completion_key, credit_type, person_id, learner_id, activity_id,
+        completion_source, completion_id, completed_at, completed_on, body, unit, moc_board,
+        is_moc, credits_computed, max_credits, step, uan, extracted_on,
         reason_code is null as is_awarded,
         reason_code,
         cast(case when reason_code is null then credits_earned else 0 end as decimal(9, 2))

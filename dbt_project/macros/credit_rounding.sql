@@ -1,12 +1,31 @@
 {# DuckDB divides decimals in double precision (0.3 / 0.1 = 2.9999999999999996),
    so the quotient is rounded to 6 places before floor: steps are never finer than that. #}
 
+{# PostgreSQL divides numerics exactly, but a double operand (minutes) makes the
+   quotient double, which its round(x, 6) does not take: the quotient is cast to
+   numeric first. Both give the same multiple of the step. #}
 {% macro floor_to_step(value, step) -%}
+    {{ return(adapter.dispatch('floor_to_step', 'cme_reporting')(value, step)) }}
+{%- endmacro %}
+
+{% macro default__floor_to_step(value, step) -%}
     cast(floor(round(({{ value }}) / ({{ step }}), 6)) * ({{ step }}) as decimal(9, 2))
 {%- endmacro %}
 
+{% macro postgres__floor_to_step(value, step) -%}
+    cast(floor(round(cast(({{ value }}) / ({{ step }}) as numeric), 6)) * ({{ step }}) as decimal(9, 2))
+{%- endmacro %}
+
 {% macro round_half_up_to_step(value, step) -%}
+    {{ return(adapter.dispatch('round_half_up_to_step', 'cme_reporting')(value, step)) }}
+{%- endmacro %}
+
+{% macro default__round_half_up_to_step(value, step) -%}
     cast(floor(round(({{ value }}) / ({{ step }}), 6) + 0.5) * ({{ step }}) as decimal(9, 2))
+{%- endmacro %}
+
+{% macro postgres__round_half_up_to_step(value, step) -%}
+    cast(floor(round(cast(({{ value }}) / ({{ step }}) as numeric), 6) + 0.5) * ({{ step }}) as decimal(9, 2))
 {%- endmacro %}
 
 {% macro local_date(ts) -%}

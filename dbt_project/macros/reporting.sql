@@ -6,12 +6,12 @@
 
 {# March 31 (the setting) of the year after `d`. #}
 {% macro learner_year_close(d) -%}
-    make_date(year({{ d }}) + 1, {{ var('pars_learner_year_close')[:2] | int }}, {{ var('pars_learner_year_close')[3:] | int }})
+    make_date({{ year_of(d) }} + 1, {{ var('pars_learner_year_close')[:2] | int }}, {{ var('pars_learner_year_close')[3:] | int }})
 {%- endmacro %}
 
 {# Non-null codes of a list of `case when ... then 'CODE' end` expressions. #}
 {% macro codes(expressions) -%}
-    list_filter([{{ expressions | join(', ') }}], lambda c: c is not null)
+    {{ list_non_null(list_of(expressions)) }}
 {%- endmacro %}
 
 {# md5 over the fields a body receives: a change to any of them is a new version. #}
@@ -48,9 +48,9 @@
         on exact.record_key = {{ hashed }}.record_key and exact.record_hash = {{ hashed }}.record_hash
     left join (
         select record_key, content_hash,
-               arg_max(add_state, written_at) as add_state,
-               arg_max(written_on, written_at) as written_on,
-               arg_max(message, written_at) as message
+               {{ arg_max('add_state', ['written_at']) }} as add_state,
+               {{ arg_max('written_on', ['written_at']) }} as written_on,
+               {{ arg_max('message', ['written_at']) }} as message
         from {{ tracked }}
         where is_live and content_hash is not null
         group by record_key, content_hash
@@ -65,5 +65,14 @@
    controls, and the non-characters U+FFFE and U+FFFF that XML 1.0 forbids.
    The same class as cme.textcells.UNSUPPORTED. #}
 {% macro unsupported_character(expressions) -%}
+    {{ return(adapter.dispatch('unsupported_character', 'cme_reporting')(expressions)) }}
+{%- endmacro %}
+
+{% macro default__unsupported_character(expressions) -%}
     case when regexp_matches(concat_ws('|', {% for e in expressions %}coalesce(cast({{ e }} as varchar), ''){% if not loop.last %}, {% endif %}{% endfor %}), '[\x00-\x1f\x7f-\x9f\x{FFFE}\x{FFFF}]') then 'UNSUPPORTED_CHARACTER' end
+{%- endmacro %}
+
+{# PostgreSQL text never holds NUL, and writes U+FFFE/U+FFFF as \uFFFE/\uFFFF. #}
+{% macro postgres__unsupported_character(expressions) -%}
+    case when concat_ws('|', {% for e in expressions %}coalesce(cast({{ e }} as varchar), ''){% if not loop.last %}, {% endif %}{% endfor %}) ~ '[\x01-\x1f\x7f-\x9f\uFFFE\uFFFF]' then 'UNSUPPORTED_CHARACTER' end
 {%- endmacro %}

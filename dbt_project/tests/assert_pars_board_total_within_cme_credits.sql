@@ -7,7 +7,7 @@ with records as (
 days as (
     select person_id, activity_id, completed_on, sum(cme_credits) as day_cme_credits
     from records
-    group by all
+    group by person_id, activity_id, completed_on
 )
 
 select records.record_key, records.total_board_credits, days.day_cme_credits

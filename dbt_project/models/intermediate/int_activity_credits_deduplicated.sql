@@ -2,9 +2,7 @@
 with landed as (select * from {{ ref('stg_landing__activity_credits') }}),
 
 final as (
-    select *
-    from landed
-    qualify row_number() over (partition by activity_id, credit_type order by extracted_on desc, source_line desc) = 1
+    {{ first_row_per('landed', ['activity_id', 'credit_type'], 'extracted_on desc, source_line desc') }}
 )
 
 select * from final

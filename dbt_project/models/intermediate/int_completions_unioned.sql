@@ -14,17 +14,14 @@ with lms_rows as (
 lms_status as (
     select
         completion_id, status, extracted_on as status_extracted_on,
-        {'file_name': file_name, 'extracted_on': extracted_on, 'source_line': source_line,
-         'load_id': load_id} as status_source_row
-    from lms_rows
-    qualify row_number() over (partition by completion_id order by extracted_on desc, source_line desc) = 1
+        {{ record_of({'file_name': 'file_name', 'extracted_on': 'extracted_on', 'source_line': 'source_line',
+                      'load_id': 'load_id'}) }} as status_source_row
+    from ({{ first_row_per('lms_rows', ['completion_id'], 'extracted_on desc, source_line desc') }}) as latest
 ),
 
 lms_completed as (
-    select *
-    from lms_rows
-    where status = 'completed'
-    qualify row_number() over (partition by completion_id order by extracted_on desc, source_line desc) = 1
+    {{ first_row_per('lms_rows', ['completion_id'], 'extracted_on desc, source_line desc',
+                     where="status = 'completed'") }}
 ),
 
 live as (select * from {{ ref('int_live_completions_aggregated') }}),
@@ -47,9 +44,11 @@ lms as (
         coalesce(lms_completed.moc_requested, false) as moc_requested,
         lms_status.status = 'revoked' as is_revoked,
         greatest(lms_completed.extracted_on, lms_status.status_extracted_on) as extracted_on,
-        [{'file_name': lms_completed.file_name, 'extracted_on': lms_completed.extracted_on,
-          'source_line': lms_completed.source_line, 'load_id': lms_completed.load_id}]
-        || case when lms_status.status = 'completed' then [] else [lms_status.status_source_row] end
+        {{ record_list_concat(
+            record_list([record_of({'file_name': 'lms_completed.file_name', 'extracted_on': 'lms_completed.extracted_on',
+                                    'source_line': 'lms_completed.source_line', 'load_id': 'lms_completed.load_id'})]),
+            "case when lms_status.status = 'completed' then " ~ record_list([]) ~ " else "
+                ~ record_list(['lms_status.status_source_row']) ~ " end") }}
             as source_rows
     from lms_completed
     inner join lms_status using (completion_id)
@@ -57,7 +56,7 @@ lms as (
 
 all_completions as (
     select * from lms
-    union all by name
+    union all
     select
         completion_key,
         'live' as completion_source,
@@ -90,7 +89,7 @@ matched as (
 primary_accounts as (
     select
         person_id, activity_id, completed_on,
-        arg_min(learner_id, (completed_at, learner_id)) as primary_learner_id
+        {{ arg_min('learner_id', ['completed_at', 'learner_id']) }} as primary_learner_id
     from matched
     where is_matched and not is_revoked
     group by person_id, activity_id, completed_on

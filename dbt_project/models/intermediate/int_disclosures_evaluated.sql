@@ -3,10 +3,8 @@
    disclosure for that activity and role. Each problem carries its due date (the
    role start, or the activity start), so problems show before they are findings. #}
 with rows as (
-    select *
-    from {{ ref('stg_landing__faculty_disclosures') }}
-    qualify row_number() over (partition by disclosure_id, relationship_seq
-                               order by extracted_on desc, source_line desc) = 1
+    {{ first_row_per(ref('stg_landing__faculty_disclosures'), ['disclosure_id', 'relationship_seq'],
+                     'extracted_on desc, source_line desc') }}
 ),
 activities as (select * from {{ ref('dim_activities') }}),
 documents as (select * from {{ ref('stg_landing__disclosure_documents') }}),
@@ -20,14 +18,12 @@ disclosures as (
         max(document_sha256) as document_sha256
     from rows
     where role <> 'staff'
-    group by all
+    group by disclosure_id, faculty_person_id, activity_id, role
 ),
 
 latest as (
-    select *
-    from disclosures
-    qualify row_number() over (partition by faculty_person_id, activity_id, role
-                               order by signed_date desc nulls last, disclosure_id desc) = 1
+    {{ first_row_per('disclosures', ['faculty_person_id', 'activity_id', 'role'],
+                     'signed_date desc nulls last, disclosure_id desc') }}
 ),
 
 relationships as (
@@ -47,13 +43,13 @@ problems as (
                 else 'signed more than {{ var("disclosure_freshness_months") }} months before the role' end
     from latest
     where signed_date > role_start_date
-       or signed_date < role_start_date - interval {{ var('disclosure_freshness_months') }} month
+       or signed_date < role_start_date - interval '{{ var('disclosure_freshness_months') }} month'
     union all
     select distinct disclosure_id, 'MITIGATION_MISSING', start_of_role,
            'relevant relationship with an ineligible company not mitigated'
     from relationships
     where coalesce(is_relevant, false) and coalesce(company_is_ineligible, false)
-      and (relationship_ended_on is null or relationship_ended_on > start_of_role - interval 24 month)
+      and (relationship_ended_on is null or relationship_ended_on > start_of_role - interval '24 month')
       and mitigation_step is null
     union all
     select distinct disclosure_id, 'MITIGATION_LATE', start_of_role,

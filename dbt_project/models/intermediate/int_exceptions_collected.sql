@@ -36,7 +36,7 @@ record_errors as (
            pending.record_key as subject_key, pending.person_id, pending.activity_id,
            pending.record_key, pending.due_on,
            case when codes.code = 'WINDOW_CLOSED'
-                then 'the body accepts nothing after ' || strftime(pending.window_closes_on, '%m/%d/%Y')
+                then 'the body accepts nothing after ' || {{ format_date('pending.window_closes_on', '%m/%d/%Y') }}
            end as detail
     from pending
     cross join unnest(pending.error_codes) as codes(code)
@@ -45,7 +45,7 @@ record_errors as (
 deadlines as (
     select body, 'LATE' as reason_code, 'warning' as severity, record_key as subject_key,
            person_id, activity_id, record_key, due_on,
-           'past due on ' || strftime(due_on, '%m/%d/%Y') as detail
+           'past due on ' || {{ format_date('due_on', '%m/%d/%Y') }} as detail
     from pending
     where {{ as_of_date() }} > due_on
       and (window_closes_on is null or {{ as_of_date() }} <= window_closes_on)
@@ -112,7 +112,7 @@ ingest as (
            'activity ' || activity_credits.activity_id || ' designates credit type '''
                || activity_credits.credit_type || ''', which is not in the credit-type catalog'
     from activity_credits
-    anti join credit_types using (credit_type)
+    where not exists (select 1 from credit_types where credit_types.credit_type = activity_credits.credit_type)
 ),
 
 {# Standard 3 and 4: each open problem with its due date (role or activity start);
@@ -162,10 +162,10 @@ activity_problems as (
     union all
     select body, 'ACTIVITY_FIELDS_MISSING', record_key, activity_id, record_key, due_on,
            'activity ' || activity_id || ', ' || reporting_year || ' is ' || pars_status
-               || '; to be Closed by ' || strftime(due_on, '%m/%d/%Y') || ' it needs: '
+               || '; to be Closed by ' || {{ format_date('due_on', '%m/%d/%Y') }} || ' it needs: '
                || array_to_string(missing_fields, ', ')
     from pars_activities
-    where len(missing_fields) > 0
+    where {{ list_length('missing_fields') }} > 0
     union all
     select body, 'LEARNER_COUNT_MISMATCH', record_key, activity_id, record_key, due_on,
            'activity ' || activity_id || ', ' || reporting_year || ': the credit facts count '
@@ -177,7 +177,7 @@ activity_problems as (
                             || live_other_learners || ', and the year is closed' end
     from pars_activities
     where ((pars_physician_learners is not null or pars_other_learners is not null)
-           and reporting_year = year(end_date)
+           and reporting_year = {{ year_of('end_date') }}
            and (pars_physician_learners is distinct from physician_learners
                 or pars_other_learners is distinct from other_learners))
        or (live_physician_learners is not null and {{ as_of_date() }} > due_on

@@ -2,9 +2,7 @@
 with landed as (select * from {{ ref('stg_landing__learner_board_ids') }}),
 
 final as (
-    select *
-    from landed
-    qualify row_number() over (partition by learner_id, board order by extracted_on desc, source_line desc) = 1
+    {{ first_row_per('landed', ['learner_id', 'board'], 'extracted_on desc, source_line desc') }}
 )
 
 select * from final

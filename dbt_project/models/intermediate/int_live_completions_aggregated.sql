@@ -3,9 +3,7 @@
    source_rows lists the attendance rows it was made of (landing file, extract date,
    line, load id), for the audit trail (`cme audit`). #}
 with attendance as (
-    select *
-    from {{ ref('stg_landing__attendances') }}
-    qualify row_number() over (partition by attendance_id order by extracted_on desc, source_line desc) = 1
+    {{ first_row_per(ref('stg_landing__attendances'), ['attendance_id'], 'extracted_on desc, source_line desc') }}
 ),
 
 intervals as (
@@ -32,7 +30,7 @@ islands as (
 island_minutes as (
     select
         learner_id, activity_id, completed_on, island,
-        date_diff('second', min(check_in_at), max(check_out_at)) / 60.0 as minutes
+        {{ seconds_between('min(check_in_at)', 'max(check_out_at)') }} / 60.0 as minutes
     from islands
     group by learner_id, activity_id, completed_on, island
 ),
@@ -45,8 +43,9 @@ days as (
         bool_or(coalesce(moc_requested, false)) as moc_requested,
         max(extracted_on) as extracted_on,
         count(*) as check_ins,
-        list({'file_name': file_name, 'extracted_on': extracted_on, 'source_line': source_line,
-              'load_id': load_id} order by check_in_at, attendance_id) as source_rows
+        {{ record_list_agg(record_of({'file_name': 'file_name', 'extracted_on': 'extracted_on',
+                                      'source_line': 'source_line', 'load_id': 'load_id'}),
+                           'check_in_at, attendance_id') }} as source_rows
     from islands
     group by learner_id, activity_id, completed_on
 ),
@@ -67,7 +66,8 @@ final as (
         days.source_rows
     from days
     inner join island_minutes using (learner_id, activity_id, completed_on)
-    group by all
+    group by days.learner_id, days.activity_id, days.completed_on, days.completed_at,
+        days.evaluation_completed, days.moc_requested, days.check_ins, days.extracted_on, days.source_rows
 )
 
 select * from final

@@ -8,7 +8,7 @@ joined as (
     select
         accounts.person_id,
         learners.*,
-        strftime(learners.date_of_birth, '%m/%d') as birth_month_day
+        {{ format_date('learners.date_of_birth', '%m/%d') }} as birth_month_day
     from accounts
     inner join learners using (learner_id)
 ),
@@ -26,19 +26,16 @@ final as (
     select
         joined.person_id,
         count(*) as account_count,
-        list(joined.learner_id order by joined.learner_id) as learner_ids,
-        arg_max(joined.first_name, joined.updated_at) as first_name,
-        arg_max(joined.last_name, joined.updated_at) as last_name,
+        {{ list_agg('joined.learner_id', 'joined.learner_id') }} as learner_ids,
+        {{ arg_max('joined.first_name', ['joined.updated_at']) }} as first_name,
+        {{ arg_max('joined.last_name', ['joined.updated_at']) }} as last_name,
         case when not conflicts.profession_differs then min(joined.profession) end as profession,
         case when not conflicts.dob_differs then min(joined.birth_month_day) end as birth_month_day,
-        arg_max(joined.npi, joined.updated_at)
-            filter (where {{ is_valid_npi('joined.npi') }}) as npi,
+        {{ arg_max('joined.npi', ['joined.updated_at'], filter=is_valid_npi('joined.npi')) }} as npi,
         max(joined.npi) filter (where nullif(joined.npi, '') is not null
                                 and not {{ is_valid_npi('joined.npi') }}) as invalid_npi,
-        arg_max(joined.nabp_eprofile_id, joined.updated_at)
-            filter (where joined.nabp_eprofile_id is not null) as nabp_eprofile_id,
-        coalesce(arg_max(joined.moc_consent, joined.updated_at)
-            filter (where joined.moc_consent is not null), false) as moc_consent,
+        {{ arg_max('joined.nabp_eprofile_id', ['joined.updated_at'], filter='joined.nabp_eprofile_id is not null') }} as nabp_eprofile_id,
+        coalesce({{ arg_max('joined.moc_consent', ['joined.updated_at'], filter='joined.moc_consent is not null') }}, false) as moc_consent,
         conflicts.dob_differs or conflicts.profession_differs as has_identity_conflict,
         concat_ws('; ',
             case when conflicts.dob_differs then 'accounts disagree on birth month/day' end,

@@ -10,7 +10,7 @@ person_licenses as (
            upper(trim(licenses.license_number)) as license_number, licenses.license_profession,
            max(licenses.expires_on) as expires_on
     from licenses inner join accounts using (learner_id)
-    group by all
+    group by accounts.person_id, licenses.state, upper(trim(licenses.license_number)), licenses.license_profession
 ),
 
 {# PARS takes one license: a physician license (MD/DO) first, then the one that
@@ -20,10 +20,10 @@ person_licenses as (
 pars_license as (
     select
         person_id,
-        arg_min(state, (case when license_profession in ('MD', 'DO') then 0 else 1 end,
-                        -epoch(coalesce(expires_on, date '9999-12-31')), state, license_number)) as licensing_state,
-        arg_min(license_number, (case when license_profession in ('MD', 'DO') then 0 else 1 end,
-                                 -epoch(coalesce(expires_on, date '9999-12-31')), state, license_number)) as license_number
+        {% set pars_order = ["case when license_profession in ('MD', 'DO') then 0 else 1 end",
+                             "-" ~ epoch_of("coalesce(expires_on, date '9999-12-31')"), 'state', 'license_number'] %}
+        {{ arg_min('state', pars_order) }} as licensing_state,
+        {{ arg_min('license_number', pars_order) }} as license_number
     from person_licenses
     group by person_id
 ),
@@ -32,7 +32,7 @@ board_ids as (
     select accounts.person_id, boards.board,
            max(nullif(trim(boards.board_id), '')) as board_id
     from boards inner join accounts using (learner_id)
-    group by all
+    group by accounts.person_id, boards.board
 ),
 
 final as (

@@ -40,11 +40,11 @@ candidates as (
         min(previous.first_assigned_on) as first_assigned_on
     from clustered
     inner join previous using (learner_id)
-    group by all
+    group by clustered.anchor_learner_id, previous.person_id
 ),
 
 group_choice as (
-    select anchor_learner_id, arg_min(person_id, (first_assigned_on, person_id)) as person_id
+    select anchor_learner_id, {{ arg_min('person_id', ['first_assigned_on', 'person_id']) }} as person_id
     from candidates
     group by anchor_learner_id
 ),
@@ -88,7 +88,9 @@ retired_rows as (
         false as is_current,
         coalesce(history.retired_on, {{ run_date() }}) as retired_on
     from history
-    anti join current_rows using (learner_id, person_id)
+    where not exists (select 1 from current_rows
+                      where current_rows.learner_id = history.learner_id
+                        and current_rows.person_id = history.person_id)
 ),
 
 final as (

@@ -21,7 +21,7 @@ resolved as (
         on loaded.extracted_on > q.extracted_on
         {% for c in columns %}
         and upper(trim(cast(loaded.{{ c }} as varchar)))
-            = upper(trim(json_extract_string(q.raw_values, '$.{{ c }}')))
+            = upper(trim({{ json_text('q.raw_values', c) }}))
         {% endfor %}
     where q.file_name = '{{ file }}'
     {% if not loop.last %}union{% endif %}

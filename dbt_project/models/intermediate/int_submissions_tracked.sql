@@ -26,15 +26,32 @@ discarded as (
 ledger_events as (
     select all_events.*
     from all_events
-    anti join discarded using (batch_id, body, record_key, record_action, record_hash)
+    where not exists (select 1 from discarded
+                      where discarded.batch_id = all_events.batch_id and discarded.body = all_events.body
+                        and discarded.record_key = all_events.record_key
+                        and discarded.record_action = all_events.record_action
+                        and discarded.record_hash = all_events.record_hash)
 ),
 
 events as (
     select
-        ledger_events.* replace (
-            case when aliases.person_id is null then ledger_events.record_key
-                 else replace(ledger_events.record_key, '|' || aliases.alias_person_id || '|',
-                              '|' || aliases.person_id || '|') end as record_key)
+        ledger_events.event_id,
+        ledger_events.batch_id,
+        ledger_events.body,
+        case when aliases.person_id is null then ledger_events.record_key
+             else replace(ledger_events.record_key, '|' || aliases.alias_person_id || '|',
+                          '|' || aliases.person_id || '|') end as record_key,
+        ledger_events.record_action,
+        ledger_events.record_hash,
+        ledger_events.event,
+        ledger_events.message,
+        ledger_events.file_name,
+        ledger_events.file_sha256,
+        ledger_events.transport,
+        ledger_events.run_date,
+        ledger_events.event_at,
+        ledger_events.payload,
+        ledger_events.body_reference
     from ledger_events
     left join aliases on aliases.alias_person_id = split_part(ledger_events.record_key, '|', 2)
 ),
@@ -52,13 +69,13 @@ retired as (
 latest as (
     select
         body, record_key, record_hash, record_action,
-        arg_max(event, event_id) as state,
+        {{ arg_max('event', ['event_id']) }} as state,
         max(event_id) as last_event_id,
-        arg_max(message, event_id) as message,
+        {{ arg_max('message', ['event_id']) }} as message,
         min(event_at) filter (where event = 'written') as written_at,
         min(run_date) filter (where event = 'written') as written_on,
-        arg_max(file_name, event_id) filter (where file_name is not null) as file_name,
-        arg_max(payload, event_id) filter (where payload is not null) as payload
+        {{ arg_max('file_name', ['event_id'], filter='file_name is not null') }} as file_name,
+        {{ arg_max('payload', ['event_id'], filter='payload is not null') }} as payload
     from events
     group by body, record_key, record_hash, record_action
 ),
@@ -67,9 +84,9 @@ final as (
     select
         adds.body,
         adds.record_key,
-        coalesce(person_aliases.person_id, json_extract_string(adds.payload, '$.person_id')) as person_id,
-        json_extract_string(adds.payload, '$.activity_id') as activity_id,
-        json_extract_string(adds.payload, '$.content_hash') as content_hash,
+        coalesce(person_aliases.person_id, {{ json_text('adds.payload', 'person_id') }}) as person_id,
+        {{ json_text('adds.payload', 'activity_id') }} as activity_id,
+        {{ json_text('adds.payload', 'content_hash') }} as content_hash,
         adds.record_hash,
         adds.state as add_state,
         adds.message,
@@ -90,7 +107,7 @@ final as (
         and deletes.record_key = adds.record_key
         and deletes.record_hash = adds.record_hash
     left join aliases as person_aliases
-        on person_aliases.alias_person_id = json_extract_string(adds.payload, '$.person_id')
+        on person_aliases.alias_person_id = {{ json_text('adds.payload', 'person_id') }}
     left join retired
         on retired.body = adds.body and retired.record_key = adds.record_key
     where adds.record_action = 'Add'

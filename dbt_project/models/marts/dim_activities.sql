@@ -19,7 +19,7 @@ supporters as (
 designations as (
     select
         activity_id,
-        list(credit_type || '=' || cast(max_credits as varchar) order by credit_type) as designations
+        {{ list_agg("credit_type || '=' || cast(max_credits as varchar)", 'credit_type') }} as designations
     from credits
     group by activity_id
 ),
@@ -50,14 +50,12 @@ final as (
         upper(nullif(trim(activities.location_country), '')) as location_country,
         nullif(trim(activities.description), '') as description,
         nullif(trim(activities.joint_provider_name), '') as joint_provider_name,
-        list_sort(list_distinct(list_filter(
-            list_transform(string_split(coalesce(activities.outcome_measures, ''), ';'), lambda m: lower(trim(m))),
-            lambda m: m <> ''))) as outcome_measures,
+        {{ split_distinct_sorted("coalesce(activities.outcome_measures, '')", ';') }} as outcome_measures,
         activities.pars_physician_learners,
         activities.pars_other_learners,
         activities.evaluation_required,
         activities.passing_score,
-        coalesce(designations.designations, []) as designations,
+        coalesce(designations.designations, {{ empty_list() }}) as designations,
         activities.updated_at
     from activities
     left join designations using (activity_id)

@@ -34,7 +34,8 @@ per_license as (
     inner join licenses
         on licenses.person_id = awards.person_id
         and licenses.license_profession = profession_licenses.license_profession
-    group by all
+    group by awards.person_id, awards.activity_id, awards.completed_on,
+        licenses.state, licenses.license_number, licenses.license_profession, licenses.expires_on
 ),
 
 current_records as (
@@ -51,7 +52,7 @@ current_records as (
         per_license.completed_on,
         regexp_replace('{{ var("cebroker_provider_tracking_number") }}', '^50-', '') as provider_number,
         regexp_replace(activities.cebroker_course_id, '^20-', '') as course_number,
-        strftime(per_license.completed_on, '%m/%d/%Y') as completion_date,
+        {{ format_date('per_license.completed_on', '%m/%d/%Y') }} as completion_date,
         per_license.license_profession,
         per_license.license_number,
         per_license.state,
@@ -62,7 +63,7 @@ current_records as (
         cast(null as date) as window_closes_on,  -- none known [A]: late rows still go, flagged
         {{ codes([
             "case when activities.cebroker_course_id is null then 'COURSE_NOT_REGISTERED' end",
-            "case when patterns.pattern is not null and not regexp_full_match(per_license.license_number, patterns.pattern) then 'INVALID_LICENSE_FORMAT' end",
+            "case when patterns.pattern is not null and not " ~ regex_full_match('per_license.license_number', 'patterns.pattern') ~ " then 'INVALID_LICENSE_FORMAT' end",
             unsupported_character(['activities.cebroker_course_id', 'per_license.license_profession', 'per_license.license_number', 'per_license.state', 'people.first_name', 'people.last_name']),
             "case when per_license.expires_on < per_license.completed_on then 'LICENSE_EXPIRED' end",
         ]) }} as error_codes

@@ -11,6 +11,9 @@
     full_refresh=false,
 ) }}
 
+{# Text columns are cast to the target's string type: PostgreSQL otherwise mixes text and
+   varchar here, and the incremental run's schema check (on_schema_change: fail) would
+   see a changed type on every run. A no-op on DuckDB (varchar). #}
 with current_exceptions as (select * from {{ ref('int_exceptions_collected') }}),
 
 {% if is_incremental() %}
@@ -19,19 +22,19 @@ previous as (select * from {{ this }}),
 
 still_open as (
     select
-        current_exceptions.exception_id,
-        current_exceptions.body,
-        current_exceptions.reason_code,
-        current_exceptions.severity,
-        current_exceptions.subject_key,
-        current_exceptions.person_id,
-        current_exceptions.activity_id,
-        current_exceptions.record_key,
+        cast(current_exceptions.exception_id as {{ dbt.type_string() }}) as exception_id,
+        cast(current_exceptions.body as {{ dbt.type_string() }}) as body,
+        cast(current_exceptions.reason_code as {{ dbt.type_string() }}) as reason_code,
+        cast(current_exceptions.severity as {{ dbt.type_string() }}) as severity,
+        cast(current_exceptions.subject_key as {{ dbt.type_string() }}) as subject_key,
+        cast(current_exceptions.person_id as {{ dbt.type_string() }}) as person_id,
+        cast(current_exceptions.activity_id as {{ dbt.type_string() }}) as activity_id,
+        cast(current_exceptions.record_key as {{ dbt.type_string() }}) as record_key,
         current_exceptions.due_on,
-        current_exceptions.detail,
+        cast(current_exceptions.detail as {{ dbt.type_string() }}) as detail,
         {% if is_incremental() %}coalesce(previous.first_seen_on, {{ run_date() }}){% else %}{{ run_date() }}{% endif %} as first_seen_on,
         {{ run_date() }} as last_seen_on,
-        'open' as status,
+        cast('open' as {{ dbt.type_string() }}) as status,
         cast(null as date) as closed_on
     from current_exceptions
     {% if is_incremental() %}left join previous using (exception_id){% endif %}
@@ -39,7 +42,9 @@ still_open as (
 
 {% if is_incremental() %}
 newly_closed as (
-    select * replace ('closed' as status, {{ run_date() }} as closed_on)
+    select exception_id, body, reason_code, severity, subject_key, person_id, activity_id,
+           record_key, due_on, detail, first_seen_on, last_seen_on,
+           'closed' as status, {{ run_date() }} as closed_on
     from previous
     where status = 'open'
       and exception_id not in (select exception_id from current_exceptions)

@@ -9,6 +9,8 @@
 {# the credit a record carries; learner names and identifiers are not content #}
 {% set content_columns = ['epid', 'uan', 'participation_date', 'action', 'contact_hours'] %}
 
+{% set uan_pattern = "'([0-9]{4}|JA[0-9]{7})-(0000|9999)-[0-9]{2}-[0-9]{3}-[LH][0-9]{2}-[PT]'" %}
+
 with awards as (select * from {{ ref('fct_credit_awards') }} where body = 'CPE_MONITOR'),
 people as (select * from {{ ref('dim_people') }}),
 tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CPE_MONITOR'),
@@ -16,7 +18,7 @@ tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CPE
 per_uan as (
     select
         person_id, coalesce(nullif(trim(uan), ''), '(none)') as uan, completed_on,
-        any_value(credit_type) as credit_type,
+        {{ any_value_of('credit_type') }} as credit_type,
         min(activity_id) as activity_id,  -- a UAN names one activity
         sum(credits_awarded) as contact_hours
     from awards
@@ -38,7 +40,7 @@ current_records as (
         people.nabp_eprofile_id as epid,
         replace(people.birth_month_day, '/', '') as date_of_birth,
         per_uan.uan,
-        strftime(per_uan.completed_on, '%m/%d/%Y') as participation_date,
+        {{ format_date('per_uan.completed_on', '%m/%d/%Y') }} as participation_date,
         'I' as action,
         cast(per_uan.contact_hours as decimal(9, 2)) as contact_hours,
         per_uan.completed_on + {{ var('cpe_monitor_window_days') }} as due_on,
@@ -46,8 +48,8 @@ current_records as (
         {{ codes([
             "case when people.nabp_eprofile_id is null then 'MISSING_EPID' end",
             "case when people.birth_month_day is null then 'MISSING_DOB' end",
-            "case when not regexp_full_match(per_uan.uan, '([0-9]{4}|JA[0-9]{7})-(0000|9999)-[0-9]{2}-[0-9]{3}-[LH][0-9]{2}-[PT]') then 'INVALID_UAN' end",
-            "case when regexp_full_match(per_uan.uan, '([0-9]{4}|JA[0-9]{7})-(0000|9999)-[0-9]{2}-[0-9]{3}-[LH][0-9]{2}-[PT]') and right(per_uan.uan, 1) <> case people.profession when 'pharmacist' then 'P' when 'pharmacy_technician' then 'T' end then 'UAN_AUDIENCE_MISMATCH' end",
+            "case when not " ~ regex_full_match('per_uan.uan', uan_pattern) ~ " then 'INVALID_UAN' end",
+            "case when " ~ regex_full_match('per_uan.uan', uan_pattern) ~ " and right(per_uan.uan, 1) <> case people.profession when 'pharmacist' then 'P' when 'pharmacy_technician' then 'T' end then 'UAN_AUDIENCE_MISMATCH' end",
             "case when " ~ as_of_date() ~ " > per_uan.completed_on + " ~ var('cpe_monitor_window_days') ~ " then 'WINDOW_CLOSED' end",
             unsupported_character(['people.nabp_eprofile_id', 'people.birth_month_day', 'per_uan.uan']),
         ]) }} as error_codes

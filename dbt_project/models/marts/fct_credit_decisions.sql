@@ -48,9 +48,11 @@ changed_activities as (
 ),
 
 affected_people as (
-    select person_id from accounts semi join changed_accounts using (learner_id)
+    select person_id from accounts
+    where exists (select 1 from changed_accounts where changed_accounts.learner_id = accounts.learner_id)
     union
-    select person_id from {{ this }} semi join changed_accounts using (learner_id)
+    select person_id from {{ this }} as decided
+    where exists (select 1 from changed_accounts where changed_accounts.learner_id = decided.learner_id)
     union
     select person_id from completions where extracted_on = {{ run_date() }}
 ),
@@ -58,22 +60,27 @@ affected_people as (
 affected as (
     select completion_key from completions where extracted_on = {{ run_date() }}
     union
-    select completion_key from completions semi join changed_activities using (activity_id)
+    select completion_key from completions
+    where exists (select 1 from changed_activities where changed_activities.activity_id = completions.activity_id)
     union
-    select completion_key from completions semi join affected_people using (person_id)
+    select completion_key from completions
+    where exists (select 1 from affected_people where affected_people.person_id = completions.person_id)
     union
-    select completion_key from {{ this }} semi join affected_people using (person_id)
+    select completion_key from {{ this }} as decided
+    where exists (select 1 from affected_people where affected_people.person_id = decided.person_id)
 ),
 
 -- everyone who now holds an affected completion: their decisions are evaluated whole
 -- (caps and once-a-day rules are per person), and no one else's, so a day's cost
 -- follows what it touched rather than the history
 people_in_scope as (
-    select distinct person_id from completions semi join affected using (completion_key)
+    select distinct person_id from completions
+    where exists (select 1 from affected where affected.completion_key = completions.completion_key)
 ),
 
 completions_in_scope as (
-    select * from completions semi join people_in_scope using (person_id)
+    select * from completions
+    where exists (select 1 from people_in_scope where people_in_scope.person_id = completions.person_id)
 ),
 
 evaluated as (
@@ -90,7 +97,7 @@ redecided as (
         (select {{ compared }} from evaluated except select {{ compared }} from {{ this }})
         union all
         (select {{ compared }} from {{ this }} except select {{ compared }} from evaluated)
-    )
+    ) as changed
 ),
 
 previously_decided as (
@@ -112,7 +119,7 @@ final as (
     {% if recompute_all %}
     left join previously_decided using (completion_key)
     {% elif is_incremental() %}
-    semi join affected using (completion_key)
+    where exists (select 1 from affected where affected.completion_key = evaluated.completion_key)
     {% endif %}
 )
 

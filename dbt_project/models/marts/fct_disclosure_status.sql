@@ -2,11 +2,8 @@
    (problems not yet due), or finding (problems past due). Upcoming activities with
    open problems are flagged so staff act before the problems become findings. #}
 with rows as (
-    select *
-    from {{ ref('stg_landing__faculty_disclosures') }}
-    where role <> 'staff'
-    qualify row_number() over (partition by disclosure_id, relationship_seq
-                               order by extracted_on desc, source_line desc) = 1
+    {{ first_row_per(ref('stg_landing__faculty_disclosures'), ['disclosure_id', 'relationship_seq'],
+                     'extracted_on desc, source_line desc', where="role <> 'staff'") }}
 ),
 problems as (select * from {{ ref('int_disclosures_evaluated') }}),
 activities as (select * from {{ ref('dim_activities') }}),
@@ -16,15 +13,15 @@ people_in_roles as (
            min(role_start_date) as role_start_date,
            max(signed_date) as signed_date
     from rows
-    group by all
+    group by faculty_person_id, activity_id, role
 ),
 
 summarized as (
     select faculty_person_id, activity_id, role,
-           list(reason_code order by reason_code) as open_problems,
+           {{ list_agg('reason_code', 'reason_code') }} as open_problems,
            min(due_on) as next_due_on
     from problems
-    group by all
+    group by faculty_person_id, activity_id, role
 ),
 
 final as (
@@ -38,7 +35,7 @@ final as (
         people_in_roles.role,
         people_in_roles.role_start_date,
         people_in_roles.signed_date,
-        coalesce(summarized.open_problems, cast([] as varchar[])) as open_problems,
+        coalesce(summarized.open_problems, {{ empty_text_list() }}) as open_problems,
         summarized.next_due_on,
         case when summarized.open_problems is null then 'compliant'
              when summarized.next_due_on < {{ as_of_date() }} then 'finding'

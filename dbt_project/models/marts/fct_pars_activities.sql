@@ -34,6 +34,9 @@
 {% for p in ja_professions %}{% do payload_columns.append('record_' ~ p ~ '_participants') %}{% endfor %}
 {% endif %}
 
+{% set unknown_measures = list_without('reportable.outcome_measures',
+    ["'competence'", "'performance'", "'patient_health'", "'community_health'"]) %}
+
 with activities as (select * from {{ ref('dim_activities') }}),
 credits as (select * from {{ ref('int_activity_credits_deduplicated') }}),
 credit_types as (select * from {{ ref('int_credit_types_configured') }}),
@@ -49,10 +52,10 @@ designated as (
             as cme_credits_designated,
         coalesce(bool_or(credits.credit_type = 'IPCE'), false) as is_ipce,
         coalesce(bool_or(credit_types.body = 'ACCME_PARS'), false) as has_pars_credit,
-        list_sort(list_distinct(list(credit_types.moc_board) filter (where credit_types.moc_board is not null)))
+        {{ distinct_sorted_list_agg('credit_types.moc_board', filter='credit_types.moc_board is not null') }}
             as moc_boards,
-        list(credit_types.report_label || '=' || cast(cast(credits.max_credits as decimal(9, 2)) as varchar)
-             order by credit_types.report_label) filter (where credit_types.moc_board is not null)
+        {{ list_agg("credit_types.report_label || '=' || cast(cast(credits.max_credits as decimal(9, 2)) as varchar)",
+                    'credit_types.report_label', filter='credit_types.moc_board is not null') }}
             as moc_credits
     from credits
     left join credit_types using (credit_type)
@@ -60,18 +63,19 @@ designated as (
 ),
 
 reportable as (
-    select activities.*, designated.* exclude (activity_id)
+    select activities.*, designated.cme_credits_designated, designated.is_ipce, designated.has_pars_credit,
+           designated.moc_boards, designated.moc_credits
     from activities
     inner join designated using (activity_id)
     {% if var("accreditor") != "JA" %}where designated.has_pars_credit{% endif %}
 ),
 
 activity_years as (
-    select activity_id, unnest(generate_series(
-        year(start_date), greatest(year(start_date), least(year(end_date), year({{ as_of_date() }}))))) as reporting_year
+    select activity_id, {{ unnest_range(year_of('start_date'), 'greatest(' ~ year_of('start_date') ~ ', least('
+        ~ year_of('end_date') ~ ', ' ~ year_of(as_of_date()) ~ '))') }} as reporting_year
     from reportable
     union
-    select distinct awards.activity_id, year(awards.completed_on)
+    select distinct awards.activity_id, {{ year_of('awards.completed_on') }}
     from awards
     inner join reportable using (activity_id)
 ),
@@ -79,27 +83,27 @@ activity_years as (
 learner_counts as (
     select
         awards.activity_id,
-        year(awards.completed_on) as reporting_year,
+        {{ year_of('awards.completed_on') }} as reporting_year,
         count(distinct awards.person_id) filter (where people.profession = 'physician') as physician_learners,
         count(distinct awards.person_id) filter (where people.profession is distinct from 'physician') as other_learners,
         {% for p in ja_professions %}
-        count(distinct awards.person_id) filter (where coalesce(people.profession, 'other') = '{{ p }}') as {{ p }}_participants,
+        count(distinct awards.person_id) filter (where coalesce(people.profession, 'other') = '{{ p }}') as {{ p }}_participants{% if not loop.last %},{% endif %}
         {% endfor %}
     from awards
     inner join people using (person_id)
-    group by all
+    group by awards.activity_id, {{ year_of('awards.completed_on') }}
 ),
 
 learner_reporting as (
     select
         activity_id,
-        year(completed_on) as reporting_year,
+        {{ year_of('completed_on') }} as reporting_year,
         count(*) as learner_records,
         count(*) filter (where submission_state in ('written', 'sending', 'sent', 'accepted')) as learner_records_sent,
         count(*) filter (where submission_state = 'accepted') as learner_records_accepted
     from learner_records
     where record_action = 'Add' and submission_state <> 'superseded'
-    group by all
+    group by activity_id, {{ year_of('completed_on') }}
 ),
 
 checked as (
@@ -126,8 +130,8 @@ checked as (
         ]) }} as missing_for_active,
         {{ codes([
             "case when reportable.providership = 'joint' and reportable.joint_provider_name is null then 'joint_provider_name' end",
-            "case when len(reportable.outcome_measures) = 0 then 'outcome_measures' end",
-            "case when len(list_filter(reportable.outcome_measures, lambda m: m not in ('competence', 'performance', 'patient_health', 'community_health'))) > 0 then 'outcome_measures (unknown: ' || array_to_string(list_filter(reportable.outcome_measures, lambda m: m not in ('competence', 'performance', 'patient_health', 'community_health')), ', ') || ')' end",
+            "case when " ~ list_length('reportable.outcome_measures') ~ " = 0 then 'outcome_measures' end",
+            "case when " ~ list_length(unknown_measures) ~ " > 0 then 'outcome_measures (unknown: ' || array_to_string(" ~ unknown_measures ~ ", ', ') || ')' end",
             "case when reportable.commercial_support_answered is null then 'commercial_support' end",
             "case when reportable.commercial_support and reportable.commercial_support_monetary is null and reportable.commercial_support_in_kind is null then 'commercial_support_amounts' end",
         ]) }} as missing_for_closed
@@ -140,10 +144,10 @@ checked as (
 statused as (
     select
         *,
-        case when len(missing_for_active) = 0 and len(missing_for_closed) = 0 and is_period_over then 'Closed'
-             when len(missing_for_active) = 0 then 'Active'
+        case when {{ list_length('missing_for_active') }} = 0 and {{ list_length('missing_for_closed') }} = 0 and is_period_over then 'Closed'
+             when {{ list_length('missing_for_active') }} = 0 then 'Active'
              else 'Draft' end as pars_status,
-        list_concat(missing_for_active, missing_for_closed) as missing_fields
+        {{ list_concat('missing_for_active', 'missing_for_closed') }} as missing_fields
     from checked
 ),
 
@@ -153,14 +157,14 @@ current_records as (
         '{{ body_name }}|' || activity_id || '|' || reporting_year as record_key,
         cast(null as varchar) as person_id,
         activity_id,
-        reporting_year,
+        cast(reporting_year as bigint) as reporting_year,  -- PostgreSQL's years are integer
         accme_activity_id,
         title,
         activity_format,
         start_date,
         end_date,
-        strftime(start_date, '%m/%d/%Y') as start_date_text,
-        strftime(end_date, '%m/%d/%Y') as end_date_text,
+        {{ format_date('start_date', '%m/%d/%Y') }} as start_date_text,
+        {{ format_date('end_date', '%m/%d/%Y') }} as end_date_text,
         delivery_method,
         location_city,
         location_state,
@@ -182,9 +186,9 @@ current_records as (
         is_ipce,
         case when is_ipce then 'Yes' else 'No' end as ipce_text,
         moc_boards,
-        coalesce(moc_credits, []) as moc_credits,
+        coalesce(moc_credits, {{ empty_list() }}) as moc_credits,
         array_to_string(moc_boards, ';') as moc_boards_text,
-        array_to_string(coalesce(moc_credits, []), ';') as moc_credits_text,
+        array_to_string(coalesce(moc_credits, {{ empty_list() }}), ';') as moc_credits_text,
         physician_learners,
         other_learners,
         {% for p in ja_professions %}
@@ -204,7 +208,7 @@ current_records as (
         'Closed' as required_status,
         case pars_status when 'Draft' then 'Active' when 'Active' then 'Closed' end as next_status,
         case pars_status when 'Draft' then missing_for_active when 'Active' then missing_for_closed
-             else cast([] as varchar[]) end as missing_for_next_status,
+             else {{ empty_text_list() }} end as missing_for_next_status,
         missing_fields,
         is_period_over,
         period_ends_on,
@@ -232,9 +236,9 @@ with_state as (
 live_counts as (
     select
         record_key,
-        arg_max(try_cast(json_extract_string(payload, '$.record_physician_learners') as integer), written_at)
+        {{ arg_max(try_cast_integer(json_text('payload', 'record_physician_learners')), ['written_at']) }}
             as live_physician_learners,
-        arg_max(try_cast(json_extract_string(payload, '$.record_other_learners') as integer), written_at)
+        {{ arg_max(try_cast_integer(json_text('payload', 'record_other_learners')), ['written_at']) }}
             as live_other_learners
     from tracked
     where is_live

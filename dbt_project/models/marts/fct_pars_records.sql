@@ -33,18 +33,18 @@ days as (
         coalesce(sum(credits_awarded) filter (where credit_type = 'AMA_PRA_1'), 0) as day_cme_credits,
         coalesce(sum(credits_awarded) filter (where credit_type = 'IPCE'), 0) as day_ipce_credits
     from pars_awards
-    group by all
+    group by person_id, activity_id, completed_on
 ),
 
 boards as (
     select
         person_id, activity_id, completed_on, moc_board as board,
         sum(credits_awarded) as total_board_credits,
-        list(report_label order by credit_type) as labels,
-        list(credits_awarded order by credit_type) as amounts
+        {{ list_agg('report_label', 'credit_type') }} as labels,
+        {{ list_agg('credits_awarded', 'credit_type') }} as amounts
     from pars_awards
     where is_moc
-    group by all
+    group by person_id, activity_id, completed_on, moc_board
 ),
 
 {# CME credit rides on the first board's record only, so it is never counted twice. #}
@@ -70,7 +70,7 @@ current_records as (
         assembled.activity_id,
         assembled.completed_on,
         activities.accme_activity_id,
-        strftime(assembled.completed_on, '%m/%d/%Y') as completion_date,
+        {{ format_date('assembled.completed_on', '%m/%d/%Y') }} as completion_date,
         people.first_name,
         people.last_name,
         people.birth_month_day as date_of_birth,
@@ -132,14 +132,14 @@ deletes as (
         cast(split_part(tracked.record_key, '|', 4) as date) as completed_on,
         {% for c in payload_columns %}
         {% if c in ('cme_credits', 'ipce_credits', 'total_board_credits', 'credits_1', 'credits_2', 'credits_3') %}
-        cast(json_extract_string(tracked.payload, '$.{{ c }}') as decimal(9, 2)) as {{ c }},
+        cast({{ json_text('tracked.payload', c) }} as decimal(9, 2)) as {{ c }},
         {% else %}
-        json_extract_string(tracked.payload, '$.{{ c }}') as {{ c }},
+        {{ json_text('tracked.payload', c) }} as {{ c }},
         {% endif %}
         {% endfor %}
         cast(null as date) as due_on,
         cast(null as date) as window_closes_on,
-        cast([] as varchar[]) as error_codes,
+        {{ empty_text_list() }} as error_codes,
         tracked.record_hash,
         tracked.content_hash,
         'Delete' as record_action,
@@ -158,8 +158,11 @@ deletes as (
 
 final as (
     select * from adds
-    union all by name
-    select * from deletes
+    union all
+    select {{ (['body', 'record_key', 'person_id', 'activity_id', 'completed_on'] + payload_columns
+               + ['due_on', 'window_closes_on', 'error_codes', 'record_hash', 'content_hash', 'record_action',
+                  'submission_state', 'written_on', 'body_message']) | join(', ') }}
+    from deletes
 )
 
 select * from final
