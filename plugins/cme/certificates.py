@@ -250,10 +250,10 @@ def certificate_key(out_dir: Path | None) -> bytes:
 REGISTER_DDL = """
 create schema if not exists certificates;
 create table if not exists certificates.issued (
-    verification_code varchar not null,
-    person_id varchar not null,
-    activity_id varchar not null,
-    content_sha256 varchar not null,
+    verification_code text not null,
+    person_id text not null,
+    activity_id text not null,
+    content_sha256 text not null,
     issued_on date not null,
     issued_at timestamp with time zone not null
 );

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cme import PROJECT_DIR, executable
 from cme.settings import ProviderSettings
-from cme.warehouse import connect, pg_params, private_dir, warehouse_url
+from cme.warehouse import connect, is_postgres, pg_params, private_dir, warehouse_url
 
 log = logging.getLogger(__name__)
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
@@ -41,17 +41,28 @@ def write_run_clock(warehouse: Path, run_date: str, as_of: str) -> None:
     Dropped again after the build (drop_run_clock): it is no history."""
     with connect(Path(warehouse)) as con:
         con.execute("create schema if not exists meta")
-        # drop and create in one transaction (`create or replace` is DuckDB's only)
         con.execute("begin transaction")
-        con.execute("drop table if exists meta.run_clock")
-        con.execute("create table meta.run_clock as "
-                    "select cast(? as date) as run_date, cast(? as date) as as_of_date",
-                    [run_date, as_of])
+        if is_postgres(con):
+            # PostgreSQL's views depend on the table itself (DuckDB's bind by name at query
+            # time): keep the table, replace its one row
+            con.execute("create table if not exists meta.run_clock (run_date date, as_of_date date)")
+            con.execute("delete from meta.run_clock")
+            con.execute("insert into meta.run_clock values (cast(? as date), cast(? as date))",
+                        [run_date, as_of])
+        else:
+            # drop and create in one transaction (`create or replace` is DuckDB's only)
+            con.execute("drop table if exists meta.run_clock")
+            con.execute("create table meta.run_clock as "
+                        "select cast(? as date) as run_date, cast(? as date) as as_of_date",
+                        [run_date, as_of])
         con.execute("commit")
 
 
 def drop_run_clock(warehouse: Path) -> None:
     with connect(Path(warehouse)) as con:
+        if is_postgres(con):  # emptied, not dropped: views depend on it (write_run_clock)
+            con.execute("delete from meta.run_clock")
+            return
         con.execute("drop table if exists meta.run_clock")
 
 

@@ -26,11 +26,12 @@ def hash_documents(warehouse: Path, store: Path) -> int:
             rows.append((path.stem, path.name, hashlib.sha256(path.read_bytes()).hexdigest()))
     with connect(Path(warehouse)) as con:
         con.execute("create schema if not exists raw")
-        # replaced as a whole in one transaction: a reader sees the old table or the new one
+        # its rows replaced in one transaction: a reader sees the old rows or the new ones.
+        # The table stays (PostgreSQL's views over it depend on the table itself).
+        con.execute("create table if not exists raw.disclosure_documents (disclosure_id TEXT, "
+                    "file_name TEXT, sha256 TEXT)")
         con.execute("begin transaction")
-        con.execute("drop table if exists raw.disclosure_documents")
-        con.execute("create table raw.disclosure_documents (disclosure_id VARCHAR, "
-                    "file_name VARCHAR, sha256 VARCHAR)")
+        con.execute("delete from raw.disclosure_documents")
         if rows:
             write_frame(con, "raw.disclosure_documents",
                         pd.DataFrame(rows, columns=["disclosure_id", "file_name", "sha256"]))

@@ -109,6 +109,13 @@ class IngestReport:
                 "absent_files": self.absent_files, "unknown_files": self.unknown_files}
 
 
+def _ddl_type(kind: str) -> str:
+    """A contract type as a column type: text columns are TEXT (DuckDB's VARCHAR by another
+    name; on PostgreSQL the type dbt-postgres gives the marts, so incremental models built
+    over raw columns keep their declared types across runs)."""
+    return "TEXT" if _SQL_TYPES[kind] == "VARCHAR" else _SQL_TYPES[kind]
+
+
 def ensure_schema(con) -> None:
     from cme.ledger import ensure_ledger
     from cme.retention import ensure_retention
@@ -117,34 +124,34 @@ def ensure_schema(con) -> None:
     ensure_retention(con)  # and the records retired by retention
     con.execute("create schema if not exists raw")
     for extract in EXTRACTS:
-        cols = ", ".join(f'"{c.name}" {_SQL_TYPES[c.type]}' for c in extract.columns)
+        cols = ", ".join(f'"{c.name}" {_ddl_type(c.type)}' for c in extract.columns)
         con.execute(
-            f"create table if not exists raw.{extract.table} ({cols}, _load_id VARCHAR, "
-            "_extract_date DATE, _file VARCHAR, _line INTEGER, _extra JSON)"
+            f"create table if not exists raw.{extract.table} ({cols}, _load_id TEXT, "
+            "_extract_date DATE, _file TEXT, _line INTEGER, _extra JSON)"
         )
         # columns the contract gained later (all optional): older warehouses get them too
         for c in extract.columns:
             con.execute(f'alter table raw.{extract.table} add column if not exists "{c.name}" '
-                        f"{_SQL_TYPES[c.type]}")
+                        f"{_ddl_type(c.type)}")
     con.execute("""
         create table if not exists raw.quarantine (
-            _load_id VARCHAR, _extract_date DATE, _file VARCHAR, _line INTEGER,
-            "column" VARCHAR, reason VARCHAR, all_problems VARCHAR, raw_values JSON)""")
+            _load_id TEXT, _extract_date DATE, _file TEXT, _line INTEGER,
+            "column" TEXT, reason TEXT, all_problems TEXT, raw_values JSON)""")
     con.execute("""
         create table if not exists raw.loaded_files (
-            _extract_date DATE, _file VARCHAR, sha256 VARCHAR, _load_id VARCHAR,
+            _extract_date DATE, _file TEXT, sha256 TEXT, _load_id TEXT,
             rows_read INTEGER, rows_loaded INTEGER, rows_quarantined INTEGER,
             primary key (_extract_date, _file))""")
     # loaded | absent (a contract file not landed that day) | unknown (a file the contract
     # does not know, not read); added later, so existing warehouses get it too
-    con.execute("alter table raw.loaded_files add column if not exists status VARCHAR")
+    con.execute("alter table raw.loaded_files add column if not exists status TEXT")
     # Every version of a file ever loaded (append-only): which load read which bytes, so a
     # raw row's (_load_id, _extract_date, _file) leads to its copy in the raw store
     # (cme.rawstore) even after a re-landed file replaced the date's rows. Files loaded
     # before this table existed are taken from raw.loaded_files (size and time unknown).
     con.execute("""
         create table if not exists raw.file_versions (
-            _load_id VARCHAR, _extract_date DATE, _file VARCHAR, sha256 VARCHAR,
+            _load_id TEXT, _extract_date DATE, _file TEXT, sha256 TEXT,
             size_bytes BIGINT, loaded_at TIMESTAMPTZ)""")
     con.execute("""
         insert into raw.file_versions (_load_id, _extract_date, _file, sha256)

@@ -33,21 +33,21 @@ create schema if not exists ledger;
 create sequence if not exists ledger.event_seq;
 create table if not exists ledger.submission_events (
     event_id BIGINT default nextval('ledger.event_seq') primary key,
-    batch_id VARCHAR not null,
-    body VARCHAR not null,
-    record_key VARCHAR not null,
-    record_action VARCHAR not null,
-    record_hash VARCHAR not null,
-    event VARCHAR not null,
-    message VARCHAR,
-    file_name VARCHAR,
-    file_sha256 VARCHAR,
-    transport VARCHAR,
+    batch_id TEXT not null,
+    body TEXT not null,
+    record_key TEXT not null,
+    record_action TEXT not null,
+    record_hash TEXT not null,
+    event TEXT not null,
+    message TEXT,
+    file_name TEXT,
+    file_sha256 TEXT,
+    transport TEXT,
     run_date DATE not null,
     event_at TIMESTAMPTZ not null,
     payload JSON
 );
-alter table ledger.submission_events add column if not exists body_reference VARCHAR;
+alter table ledger.submission_events add column if not exists body_reference TEXT;
 """
 
 _COLUMNS = ("batch_id", "body", "record_key", "record_action", "record_hash", "event", "message",

@@ -22,10 +22,10 @@ create schema if not exists workqueue;
 create sequence if not exists workqueue.note_seq;
 create table if not exists workqueue.exception_notes (
     note_id BIGINT default nextval('workqueue.note_seq') primary key,
-    exception_id VARCHAR not null,
-    assignee VARCHAR not null,   -- '' = nobody
-    note VARCHAR not null,
-    author VARCHAR not null,     -- from the sign-on proxy's header, '' without one
+    exception_id TEXT not null,
+    assignee TEXT not null,   -- '' = nobody
+    note TEXT not null,
+    author TEXT not null,     -- from the sign-on proxy's header, '' without one
     noted_at TIMESTAMPTZ not null default current_timestamp
 );
 """
