@@ -524,6 +524,24 @@ def _e2e_norm(row: tuple) -> tuple:
                  for v in row)
 
 
+def _first_difference(a: list[tuple], b: list[tuple]) -> str:
+    """Where two sorted row lists first differ: the column positions and both values, cut
+    short (synthetic data only)."""
+    for x, y in zip(a, b):
+        if x != y:
+            for u, v in zip(x, y):
+                if u != v and isinstance(u, str) and u.startswith("{"):  # a JSON payload
+                    ju, jv = json.loads(u), json.loads(v)
+                    at = next(i for i, (c, e) in enumerate(zip(u, v)) if c != e)
+                    return "payload " + "; ".join(f"{k}: {ju.get(k)!r} vs {jv.get(k)!r}"
+                                                  for k in sorted(ju.keys() | jv.keys())
+                                                  if ju.get(k) != jv.get(k)) \
+                        + f" text {u[max(0, at - 60):at + 40]!r} vs {v[max(0, at - 60):at + 40]!r}"
+            return "; ".join(f"#{i}: {str(u)[:300]!r} vs {str(v)[:300]!r}"
+                             for i, (u, v) in enumerate(zip(x, y)) if u != v)
+    return f"{len(a)} rows vs {len(b)}"
+
+
 def test_whole_days_on_postgresql_give_the_same_awards_records_queue_and_ledger(
         tmp_path, pg_url, monkeypatch):
     from tests.scenario import run_day
@@ -546,4 +564,6 @@ def test_whole_days_on_postgresql_give_the_same_awards_records_queue_and_ledger(
     for table, exclude in E2E_TABLES.items():
         duck_rows, pg_rows = both(duck_out / "warehouse.duckdb", pg_url, monkeypatch, table, exclude)
         assert duck_rows, table
-        assert sorted(map(_e2e_norm, pg_rows), key=repr) == sorted(map(_e2e_norm, duck_rows), key=repr), table
+        d_sorted = sorted(map(_e2e_norm, duck_rows), key=repr)
+        p_sorted = sorted(map(_e2e_norm, pg_rows), key=repr)
+        assert p_sorted == d_sorted, (table, _first_difference(d_sorted, p_sorted))

@@ -269,6 +269,7 @@ class PgReader:
 
 
 _NUMERIC, _DATE, _TIMESTAMP, _TIMESTAMPTZ = 1700, 1082, 1114, 1184  # PostgreSQL type oids
+_INTEGERS = (20, 21, 23)  # bigint, smallint, integer
 
 
 def _frame(rows: list[tuple], description):
@@ -279,7 +280,18 @@ def _frame(rows: list[tuple], description):
     frame = pd.DataFrame.from_records(rows, columns=[d[0] for d in description])
     for d in description:
         if d.type_code == _NUMERIC:
-            frame[d.name] = frame[d.name].astype("float64")
+            values = frame[d.name]
+            whole = values.map(lambda v: v is None or v == v.to_integral_value()).all()
+            unconstrained = d.scale is None or d.scale in (0, 65535)  # (65535: no typmod)
+            if unconstrained and whole and values.notna().any():
+                # numeric without a scale holding whole numbers (sum() of integers,
+                # extract(year ...)): DuckDB's integer, nullable as its .df() gives it, so
+                # 2026 is not written 2026.0
+                frame[d.name] = values.map(lambda v: None if v is None else int(v)).astype("Int64")
+            else:
+                frame[d.name] = values.astype("float64")
+        elif d.type_code in _INTEGERS:  # pandas makes [4, None] floats; DuckDB's .df() Int64
+            frame[d.name] = frame[d.name].astype("Int64")
         elif d.type_code in (_DATE, _TIMESTAMP):
             frame[d.name] = pd.to_datetime(frame[d.name])
         elif d.type_code == _TIMESTAMPTZ:
