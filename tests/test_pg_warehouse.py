@@ -165,6 +165,7 @@ def test_the_url_must_not_hold_a_password(monkeypatch):
 def _ledger_story(warehouse: Path) -> dict:
     """A body's ledger through every kind of event; what the ledger's readers then say."""
     from cme import ledger
+    from cme.delivery import OPEN_RECORDS_SQL
     from cme.receipts import FILE_RECORDS_SQL, DiscardRefused, discard_batch
 
     day = date(2026, 6, 10)
@@ -186,6 +187,16 @@ def _ledger_story(warehouse: Path) -> dict:
         ledger.append(con, batch_id=batches[2], body="ACCME_PARS",
                       records=[ledger.LedgerRecord("K3", "Delete", "h3", {})], event="prepared",
                       run_date=day)
+        # an HTTP body: written for HTTP, one record in flight, one sent with a reference
+        http = ledger.next_batch_id(con, "CE_BROKER", day)
+        ledger.append(con, batch_id=http, body="CE_BROKER", records=recs[:3], event="prepared",
+                      run_date=day, transport="http")
+        ledger.append(con, batch_id=http, body="CE_BROKER", records=recs[:3], event="written",
+                      run_date=day, transport="http")
+        ledger.append(con, batch_id=http, body="CE_BROKER", records=recs[:2], event="sending",
+                      run_date=day, transport="http")
+        ledger.append(con, batch_id=http, body="CE_BROKER", records=recs[1:2], event="sent",
+                      run_date=day, transport="http", references={"K1": "REF-1"})
         with pytest.raises(ZeroDivisionError):  # a failed step leaves none of its rows
             with ledger.transaction(con):
                 con.execute("insert into ledger.submission_events (batch_id, body, record_key, "
@@ -200,7 +211,8 @@ def _ledger_story(warehouse: Path) -> dict:
                 "open": ledger.open_batches(con, "ACCME_PARS"),
                 "held": sorted(ledger.held_versions(con, "ACCME_PARS")),
                 "next": ledger.next_batch_id(con, "ACCME_PARS", day),
-                "file_records": con.execute(FILE_RECORDS_SQL, {"body": "ACCME_PARS"}).fetchall()}
+                "file_records": con.execute(FILE_RECORDS_SQL, {"body": "ACCME_PARS"}).fetchall(),
+                "open_http": con.execute(OPEN_RECORDS_SQL, {"body": "CE_BROKER"}).fetchall()}
 
 
 def test_ledger_and_receipts_say_the_same_on_both(tmp_path, pg_url, monkeypatch):
@@ -214,8 +226,11 @@ def test_ledger_and_receipts_say_the_same_on_both(tmp_path, pg_url, monkeypatch)
     assert on_duck["held"] == [("K0", "Add", "h0"), ("K1", "Add", "h1")]
     assert on_duck["open"] == [on_duck["batches"][1], on_duck["batches"][2]]
     assert [r[1] for r in on_duck["file_records"]] == ["K0", "K1"]
+    # delivery's open records: state and reference of each HTTP version, with its payload
+    assert [(r[1], r[4], r[5]) for r in on_duck["open_http"]] == [
+        ("K0", "sending", None), ("K1", "sent", "REF-1"), ("K2", "written", None)]
     d, p = both(duck, pg_url, monkeypatch, "ledger.submission_events", ("event_at",))
-    assert len(d) == 6 + 5 + 1 + 1 + 3 and p == d  # the failed step left nothing
+    assert len(d) == 6 + 5 + 1 + 1 + 3 + 3 + 3 + 2 + 1 and p == d  # the failed step left nothing
 
 
 def test_fingerprint_documents_and_run_clock_on_both(tmp_path, pg_url, monkeypatch):
