@@ -570,6 +570,7 @@ def test_whole_days_on_postgresql_give_the_same_awards_records_queue_and_ledger(
     with on_pg(pg_url, monkeypatch):
         pg_results = [run_day(landing, pg_out, d) for d in days]
     assert not (pg_out / "warehouse.duckdb").exists()
+    assert pg_results[0]["summary"]["warehouse"] == pg_url  # the summary says where the data is
     for d, p in zip(duck_results, pg_results):
         for key in ("warehouse", "report", "dashboard"):
             d["summary"].pop(key), p["summary"].pop(key)

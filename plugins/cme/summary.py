@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cme import executable
 from cme.dashboard import DEFAULT_PORT
-from cme.warehouse import connect, make_private, private_dir
+from cme.warehouse import connect, make_private, private_dir, warehouse_url
 
 DASHBOARD_URL = f"http://127.0.0.1:{DEFAULT_PORT}/"  # where `cme dashboard` listens by default
 
@@ -72,7 +72,8 @@ def build_summary(warehouse: Path, run_date: date, out_dir: Path, alert_days: in
                 "group by 1 order by 1").fetchall()),
         }
     reports = private_dir(Path(out_dir) / "reports")
-    summary["warehouse"] = str(Path(warehouse).resolve())
+    # where the data is: the PostgreSQL URL (never holds a password) or the DuckDB file
+    summary["warehouse"] = warehouse_url() or str(Path(warehouse).resolve())
     summary["report"] = str((reports / f"run_summary_{run_date.isoformat()}.json").resolve())
     summary["dashboard"] = f"{executable('cme')} dashboard --out {Path(out_dir).resolve()}"
     path = Path(summary["report"])
