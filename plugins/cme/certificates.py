@@ -52,32 +52,34 @@ with awards as (
     where {where}
 ),
 per_type as (
-    select person_id, activity_id, credit_type, any_value(unit) as unit,
+    select person_id, activity_id, credit_type, max(unit) as unit,
            sum(credits_awarded) as amount, max(max_credits) as designated,
            max(completed_on) as completed_on
     from awards
     group by person_id, activity_id, credit_type
 ),
 final as (
+    -- one row per credit type; `_rows` gathers a certificate's credits from them (a list
+    -- of structs is DuckDB's, not PostgreSQL's)
     select
         per_type.person_id, per_type.activity_id, people.first_name, people.last_name,
         act.title, act.activity_format, act.start_date, act.end_date, act.delivery_method,
         act.location_city, act.location_state, act.location_country,
-        max(per_type.completed_on) as completed_on,
-        list({'credit_type': per_type.credit_type, 'report_label': ct.report_label,
-              'accrediting_body': ct.accrediting_body, 'unit': per_type.unit,
-              'amount': per_type.amount, 'designated': per_type.designated,
-              'statement': ct.designation_statement}
-             -- CME credit first, then the MOC points it carries
-             order by coalesce(ct.moc_board, '') <> '', ct.report_label, per_type.credit_type) as credits
+        max(per_type.completed_on) over (partition by per_type.person_id, per_type.activity_id)
+            as completed_on,
+        per_type.credit_type, ct.report_label, ct.accrediting_body, per_type.unit,
+        per_type.amount, per_type.designated, ct.designation_statement as statement,
+        coalesce(ct.moc_board, '') <> '' as is_moc
     from per_type
     inner join main.dim_people as people using (person_id)
     inner join main.dim_activities as act using (activity_id)
     inner join reference.credit_types as ct using (credit_type)
-    group by all
 )
-select * from final order by person_id, activity_id
+-- CME credit first, then the MOC points it carries
+select * from final order by person_id, activity_id, is_moc, report_label, credit_type
 """
+_CREDIT = ("credit_type", "report_label", "accrediting_body", "unit", "amount", "designated",
+           "statement")
 
 
 class CertificateKeyError(RuntimeError):
@@ -146,15 +148,23 @@ def _location(row: dict) -> str:
 
 
 def _rows(con, where: str, params: dict) -> list[dict]:
+    """One dict per certificate (person and activity), its credits in `credits`."""
     cursor = con.execute(CERTIFICATES_SQL.replace("{where}", where), params)
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r)) for r in cursor.fetchall()]
+    found: dict[tuple, dict] = {}
+    for r in cursor.fetchall():
+        row = dict(zip(names, r))
+        credit = {k: row.pop(k) for k in _CREDIT}
+        row.pop("is_moc")
+        found.setdefault((row["person_id"], row["activity_id"]), {**row, "credits": []})[
+            "credits"].append(credit)
+    return list(found.values())
 
 
 def _select(con, people: list[str] | None = None, activity: str | None = None) -> list[dict]:
     clauses, params = ["true"], {}
     if people is not None:
-        clauses.append("list_contains($people, person_id)")
+        clauses.append("person_id = any($people)")
         params["people"] = people
     if activity is not None:
         clauses.append("activity_id = $activity")
@@ -196,7 +206,12 @@ def normalize_code(text: str) -> str | None:
 
 
 def warehouse_folder(con) -> Path | None:
-    """The folder of the warehouse file `con` is open on (OUT), None for an in-memory one."""
+    """The folder of the warehouse file `con` is open on (OUT), None for an in-memory one;
+    for PostgreSQL the OUT the connection was opened for."""
+    from cme.warehouse import is_postgres
+
+    if is_postgres(con):
+        return con.folder
     row = con.execute("select path from duckdb_databases() "
                       "where database_name = current_database()").fetchone()
     return Path(row[0]).resolve().parent if row and row[0] else None
@@ -235,10 +250,10 @@ def certificate_key(out_dir: Path | None) -> bytes:
 REGISTER_DDL = """
 create schema if not exists certificates;
 create table if not exists certificates.issued (
-    verification_code varchar not null,
-    person_id varchar not null,
-    activity_id varchar not null,
-    content_sha256 varchar not null,
+    verification_code text not null,
+    person_id text not null,
+    activity_id text not null,
+    content_sha256 text not null,
     issued_on date not null,
     issued_at timestamp with time zone not null
 );
@@ -252,6 +267,10 @@ def _has_register(con) -> bool:
 
 
 def _writable(con) -> bool:
+    from cme.warehouse import is_postgres
+
+    if is_postgres(con):
+        return not con.read_only
     row = con.execute("select readonly from duckdb_databases() "
                       "where database_name = current_database()").fetchone()
     return bool(row) and not row[0]
@@ -277,9 +296,11 @@ def register(con, certs: list[Certificate], today: date) -> int:
             select b.verification_code, b.person_id, b.activity_id, b.content_sha256,
                    $today, current_timestamp
             from certificate_batch as b
-            left join (select person_id, activity_id,
-                              arg_max(verification_code, issued_at) as latest
-                       from certificates.issued group by person_id, activity_id) as l
+            left join (select person_id, activity_id, verification_code as latest
+                       from (select *, row_number() over (partition by person_id, activity_id
+                                                          order by issued_at desc) as nth
+                             from certificates.issued) as i
+                       where nth = 1) as l
                 using (person_id, activity_id)
             where l.latest is distinct from b.verification_code
         """, {"today": today})
@@ -292,7 +313,7 @@ def _issued_dates(con, codes: list[str]) -> dict[str, date]:
     if not codes or not _has_register(con):
         return {}
     return dict(con.execute("select verification_code, min(issued_on) from certificates.issued "
-                            "where list_contains($codes, verification_code) group by 1",
+                            "where verification_code = any($codes) group by 1",
                             {"codes": codes}).fetchall())
 
 
@@ -350,7 +371,7 @@ def write_certificates(warehouse: Path, out_dir: Path, who: list[str] | None,
             people = []
             for ident in who:
                 found = con.execute("select person_id from main.dim_people where person_id = $id "
-                                    "or list_contains(learner_ids, $id)", {"id": ident}).fetchone()
+                                    "or $id = any(learner_ids)", {"id": ident}).fetchone()
                 if not found:
                     raise LookupError(f"no person or learner account {ident!r} in the warehouse")
                 people.append(found[0])
@@ -384,15 +405,16 @@ def verify(con, typed: str) -> Verification | None:
     if code is None or not _has_register(con):
         return None
     found = con.execute("""
-        select person_id, activity_id, any_value(content_sha256), min(issued_on)
+        select person_id, activity_id, max(content_sha256), min(issued_on)
         from certificates.issued where verification_code = $code group by 1, 2
     """, {"code": code}).fetchone()
     if found is None:
         return None
     person_id, activity_id, content_sha256, issued_on = found
     latest = con.execute("""
-        select arg_max(verification_code, issued_at) from certificates.issued
+        select verification_code from certificates.issued
         where person_id = $person and activity_id = $activity
+        order by issued_at desc limit 1
     """, {"person": person_id, "activity": activity_id}).fetchone()[0]
     rows = _select(con, people=[person_id], activity=activity_id)
     if latest != code:

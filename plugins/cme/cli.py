@@ -324,10 +324,13 @@ def transcript(
     last = _day(end, "--to") if end else None
     if first and last and last < first:
         raise typer.BadParameter(f"--to {last} is before --from {first}", param_hint="'--to'")
-    if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
+    from cme.warehouse import warehouse_url
+
+    if not warehouse_url() and not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
         raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
                                  param_hint="'--out'")
-    _lock(ctx, out, "cme transcript", shared=True)  # not while a run or an import writes
+    if not warehouse_url():  # PostgreSQL: reading never waits for, nor blocks, a run's writes
+        _lock(ctx, out, "cme transcript", shared=True)  # not while a run or an import writes
     try:
         provider = load_settings(settings)
         files = write_transcripts(out / "warehouse.duckdb", out, None if everyone else who,
@@ -354,9 +357,11 @@ def certificates(
     from cme.certificates import CertificateKeyError, write_certificates
     from cme.settings import SettingsError, load_settings
 
+    from cme.warehouse import warehouse_url
+
     if bool(who) == everyone:
         raise typer.BadParameter("name people or learner accounts, or give --all")
-    if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
+    if not warehouse_url() and not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
         raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
                                  param_hint="'--out'")
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cme import PROJECT_DIR, executable
 from cme.settings import ProviderSettings
-from cme.warehouse import connect, private_dir
+from cme.warehouse import connect, is_postgres, pg_params, private_dir, warehouse_url
 
 log = logging.getLogger(__name__)
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
@@ -26,11 +26,12 @@ def as_of_date(warehouse: Path, run_date: str) -> str:
     run date, or the latest extract date already loaded if that is later, so that a
     backfill of an old date never turns today's findings back into upcoming ones."""
     import duckdb
+    import psycopg2.errors
 
     try:
         with connect(Path(warehouse), read_only=True) as con:
             latest = con.execute("select max(_extract_date) from raw.loaded_files").fetchone()[0]
-    except (duckdb.IOException, duckdb.CatalogException):
+    except (duckdb.IOException, duckdb.CatalogException, psycopg2.errors.UndefinedTable):
         latest = None  # nothing loaded yet
     return max(run_date, latest.isoformat()) if latest else run_date
 
@@ -40,14 +41,46 @@ def write_run_clock(warehouse: Path, run_date: str, as_of: str) -> None:
     Dropped again after the build (drop_run_clock): it is no history."""
     with connect(Path(warehouse)) as con:
         con.execute("create schema if not exists meta")
-        con.execute("create or replace table meta.run_clock as "
-                    "select cast(? as date) as run_date, cast(? as date) as as_of_date",
-                    [run_date, as_of])
+        con.execute("begin transaction")
+        if is_postgres(con):
+            # PostgreSQL's views depend on the table itself (DuckDB's bind by name at query
+            # time): keep the table, replace its one row
+            con.execute("create table if not exists meta.run_clock (run_date date, as_of_date date)")
+            con.execute("delete from meta.run_clock")
+            con.execute("insert into meta.run_clock values (cast(? as date), cast(? as date))",
+                        [run_date, as_of])
+        else:
+            # drop and create in one transaction (`create or replace` is DuckDB's only)
+            con.execute("drop table if exists meta.run_clock")
+            con.execute("create table meta.run_clock as "
+                        "select cast(? as date) as run_date, cast(? as date) as as_of_date",
+                        [run_date, as_of])
+        con.execute("commit")
 
 
 def drop_run_clock(warehouse: Path) -> None:
     with connect(Path(warehouse)) as con:
+        if is_postgres(con):  # emptied, not dropped: views depend on it (write_run_clock)
+            con.execute("delete from meta.run_clock")
+            return
         con.execute("drop table if exists meta.run_clock")
+
+
+def dbt_env(warehouse: Path) -> dict[str, str]:
+    """What profiles.yml reads for this warehouse: CME_WAREHOUSE (the DuckDB file), and
+    with CME_WAREHOUSE_URL the PostgreSQL target's CME_PG_* (the password only from
+    PGPASSWORD, when set: libpq's ~/.pgpass serves otherwise)."""
+    env = {"CME_WAREHOUSE": str(warehouse)}
+    url = warehouse_url()
+    if url:
+        env.update({f"CME_PG_{k.upper()}": v for k, v in pg_params(url).items()})
+        if os.environ.get("PGPASSWORD"):
+            env["CME_PG_PASSWORD"] = os.environ["PGPASSWORD"]
+    return env
+
+
+def target_args() -> list[str]:
+    return ["--target", "postgres"] if warehouse_url() else []
 
 
 def _invoke(args: list[str], warehouse: Path) -> tuple[bool, str]:
@@ -61,8 +94,9 @@ def _invoke(args: list[str], warehouse: Path) -> tuple[bool, str]:
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
 
-    saved = {k: os.environ.get(k) for k in ("CME_WAREHOUSE", "DBT_SEND_ANONYMOUS_USAGE_STATS")}
-    os.environ.update(CME_WAREHOUSE=str(warehouse), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    env = {**dbt_env(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     lines: list[str] = []
     try:
         with contextlib.chdir(DBT_PROJECT_DIR), contextlib.redirect_stdout(io.StringIO()) as out:
@@ -110,7 +144,7 @@ def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_d
            "--log-path", str(work_dir / "logs"), "--vars", json.dumps(dbt_vars)]
     # dbt unit tests check the models' logic, not the day's data: they run in the test
     # suite (tests/test_dbt_unit_tests.py) and `cme dbt-unit-tests`, not in every daily build
-    cmd += ["--exclude-resource-type", "unit_test"]
+    cmd += ["--exclude-resource-type", "unit_test", *target_args()]
     if full_refresh:
         cmd.append("--full-refresh")
     if select:

@@ -40,14 +40,21 @@ payloads as (
     select batch_id, record_key, record_action, record_hash, payload
     from events where event = 'prepared'
 ),
-latest as (
-    select batch_id, record_key, record_action, record_hash,
-           arg_max(event, event_id) as state,
-           arg_max(body_reference, event_id) filter (where body_reference is not null) as reference
-    from events group by all
+versions as (
+    select batch_id, record_key, record_action, record_hash, max(event_id) as last_id,
+           max(case when body_reference is not null then event_id end) as reference_id
+    from events group by batch_id, record_key, record_action, record_hash
     -- written for HTTP (a ledger from before the channel was recorded marked every batch
     -- `file`: such records count as HTTP once they have an HTTP event)
     having bool_or(event = 'written' and transport = 'http') or bool_or(event in ('sending', 'sent'))
+),
+-- the latest event and the latest reference by event id (DuckDB's arg_max is not PostgreSQL's)
+latest as (
+    select v.batch_id, v.record_key, v.record_action, v.record_hash, s.event as state,
+           r.body_reference as reference
+    from versions as v
+    inner join events as s on s.event_id = v.last_id
+    left join events as r on r.event_id = v.reference_id
 )
 select latest.*, payloads.payload
 from latest inner join payloads using (batch_id, record_key, record_action, record_hash)

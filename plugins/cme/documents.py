@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from cme.warehouse import connect
+import pandas as pd
+
+from cme.warehouse import connect, write_frame
 
 
 def store_path(landing: Path, setting: str) -> Path:
@@ -24,8 +26,14 @@ def hash_documents(warehouse: Path, store: Path) -> int:
             rows.append((path.stem, path.name, hashlib.sha256(path.read_bytes()).hexdigest()))
     with connect(Path(warehouse)) as con:
         con.execute("create schema if not exists raw")
-        con.execute("create or replace table raw.disclosure_documents (disclosure_id VARCHAR, "
-                    "file_name VARCHAR, sha256 VARCHAR)")
+        # its rows replaced in one transaction: a reader sees the old rows or the new ones.
+        # The table stays (PostgreSQL's views over it depend on the table itself).
+        con.execute("create table if not exists raw.disclosure_documents (disclosure_id TEXT, "
+                    "file_name TEXT, sha256 TEXT)")
+        con.execute("begin transaction")
+        con.execute("delete from raw.disclosure_documents")
         if rows:
-            con.executemany("insert into raw.disclosure_documents values (?, ?, ?)", rows)
+            write_frame(con, "raw.disclosure_documents",
+                        pd.DataFrame(rows, columns=["disclosure_id", "file_name", "sha256"]))
+        con.execute("commit")
     return len(rows)

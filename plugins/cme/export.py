@@ -78,10 +78,12 @@ def _recover(con, body: Body, out: Path, settings: ProviderSettings) -> list[str
         rows = con.execute(
             "select record_key, record_action, record_hash, "
             "bool_or(event in ('written', 'abandoned')) as finished, "
-            "arg_max(transport, event_id) filter (where event = 'prepared') as channel, "
-            "list(distinct file_name) filter (where event = 'written') as files "
+            # a version is prepared once per batch: max() is its prepared event's channel
+            "max(transport) filter (where event = 'prepared') as channel, "
+            "array_agg(distinct file_name) filter (where event = 'written') as files "
             "from ledger.submission_events where batch_id = ? and body = ? "
-            "group by all having bool_or(event = 'prepared')", [batch_id, body.name]).fetchall()
+            "group by record_key, record_action, record_hash having bool_or(event = 'prepared')",
+            [batch_id, body.name]).fetchall()
         unfinished = [LedgerRecord(k, a, h, {}) for k, a, h, finished, _, _ in rows if not finished]
         kept_files = {f for *_, files in rows for f in (files or [])}
         channel = next((c for *_, c, _ in rows if c), None) or settings.transport.get(body.name, "file")

@@ -115,8 +115,8 @@ def last_recorded(con) -> tuple[date, Fingerprint] | None:
 def record(con, run_date: date, fingerprint: Fingerprint, recomputed: bool) -> None:
     con.execute("create schema if not exists meta")
     con.execute(f"""create table if not exists {TABLE} (
-        run_date date not null, settings_hash varchar not null, seeds_hash varchar not null,
-        settings_detail varchar not null, seeds_detail varchar not null,
+        run_date date not null, settings_hash text not null, seeds_hash text not null,
+        settings_detail text not null, seeds_detail text not null,
         recomputed boolean not null, recorded_at timestamptz not null)""")
     con.execute(f"insert into {TABLE} values (?, ?, ?, ?, ?, ?, current_timestamp)",
                 [run_date, fingerprint.settings_hash, fingerprint.seeds_hash,

@@ -11,7 +11,9 @@ loaded and `IngestRefused` names every such file and why. The day is loaded in
 one transaction, so any failure leaves the warehouse as it was before the day.
 
 Record splitting is Python's (cme.records); values are checked and typed in
-DuckDB as a set (cme.validate), with cme.parsing's rules and reasons.
+DuckDB as a set (cme.validate), with cme.parsing's rules and reasons. With a PostgreSQL
+warehouse (CME_WAREHOUSE_URL) the checking still runs in DuckDB, in a scratch database
+beside the run, and the checked rows reach PostgreSQL by COPY inside the day's transaction.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import hashlib
 import logging
 import os
 import stat
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from datetime import timezone as dt_timezone
@@ -31,7 +34,7 @@ import pandas as pd
 from cme.contract import BY_FILE, EXTRACTS, MARKER_FILES, Extract
 from cme.records import Records, read_chunks, split_records, strip_boms
 from cme.validate import SQL_TYPES, check, finish, problems_text, validate
-from cme.warehouse import connect
+from cme.warehouse import connect, copy_select, is_postgres, scratch
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,10 @@ _MAGIC = (
     (b"\xfe\xff", "UTF-16 text (the contract requires UTF-8)"),
 )
 _FIRST_BLOCK = 8192
+# the load's own values, typed (DuckDB cannot type a bare parameter inside COPY's query)
+_PARAMS = "cast(? as varchar), cast(? as date), cast(? as varchar)"
+_QUARANTINE = ["_load_id", "_extract_date", "_file", "_line", "column", "reason", "all_problems",
+               "raw_values"]
 
 
 class ConservationError(RuntimeError):
@@ -102,6 +109,13 @@ class IngestReport:
                 "absent_files": self.absent_files, "unknown_files": self.unknown_files}
 
 
+def _ddl_type(kind: str) -> str:
+    """A contract type as a column type: text columns are TEXT (DuckDB's VARCHAR by another
+    name; on PostgreSQL the type dbt-postgres gives the marts, so incremental models built
+    over raw columns keep their declared types across runs)."""
+    return "TEXT" if _SQL_TYPES[kind] == "VARCHAR" else _SQL_TYPES[kind]
+
+
 def ensure_schema(con) -> None:
     from cme.ledger import ensure_ledger
     from cme.retention import ensure_retention
@@ -110,34 +124,34 @@ def ensure_schema(con) -> None:
     ensure_retention(con)  # and the records retired by retention
     con.execute("create schema if not exists raw")
     for extract in EXTRACTS:
-        cols = ", ".join(f'"{c.name}" {_SQL_TYPES[c.type]}' for c in extract.columns)
+        cols = ", ".join(f'"{c.name}" {_ddl_type(c.type)}' for c in extract.columns)
         con.execute(
-            f"create table if not exists raw.{extract.table} ({cols}, _load_id VARCHAR, "
-            "_extract_date DATE, _file VARCHAR, _line INTEGER, _extra JSON)"
+            f"create table if not exists raw.{extract.table} ({cols}, _load_id TEXT, "
+            "_extract_date DATE, _file TEXT, _line INTEGER, _extra JSON)"
         )
         # columns the contract gained later (all optional): older warehouses get them too
         for c in extract.columns:
             con.execute(f'alter table raw.{extract.table} add column if not exists "{c.name}" '
-                        f"{_SQL_TYPES[c.type]}")
+                        f"{_ddl_type(c.type)}")
     con.execute("""
         create table if not exists raw.quarantine (
-            _load_id VARCHAR, _extract_date DATE, _file VARCHAR, _line INTEGER,
-            "column" VARCHAR, reason VARCHAR, all_problems VARCHAR, raw_values JSON)""")
+            _load_id TEXT, _extract_date DATE, _file TEXT, _line INTEGER,
+            "column" TEXT, reason TEXT, all_problems TEXT, raw_values JSON)""")
     con.execute("""
         create table if not exists raw.loaded_files (
-            _extract_date DATE, _file VARCHAR, sha256 VARCHAR, _load_id VARCHAR,
+            _extract_date DATE, _file TEXT, sha256 TEXT, _load_id TEXT,
             rows_read INTEGER, rows_loaded INTEGER, rows_quarantined INTEGER,
             primary key (_extract_date, _file))""")
     # loaded | absent (a contract file not landed that day) | unknown (a file the contract
     # does not know, not read); added later, so existing warehouses get it too
-    con.execute("alter table raw.loaded_files add column if not exists status VARCHAR")
+    con.execute("alter table raw.loaded_files add column if not exists status TEXT")
     # Every version of a file ever loaded (append-only): which load read which bytes, so a
     # raw row's (_load_id, _extract_date, _file) leads to its copy in the raw store
     # (cme.rawstore) even after a re-landed file replaced the date's rows. Files loaded
     # before this table existed are taken from raw.loaded_files (size and time unknown).
     con.execute("""
         create table if not exists raw.file_versions (
-            _load_id VARCHAR, _extract_date DATE, _file VARCHAR, sha256 VARCHAR,
+            _load_id TEXT, _extract_date DATE, _file TEXT, sha256 TEXT,
             size_bytes BIGINT, loaded_at TIMESTAMPTZ)""")
     con.execute("""
         insert into raw.file_versions (_load_id, _extract_date, _file, sha256)
@@ -316,19 +330,20 @@ def _ingest_opened(folder: Path, warehouse: Path, extract_date: date, timezone: 
                      if p.name not in BY_FILE and p.name not in MARKER_FILES) if folder.is_dir() else []
 
     reports: list[FileReport] = []
-    with connect(Path(warehouse)) as con:
+    with connect(Path(warehouse)) as con, _checker(con, Path(warehouse).parent) as checker:
         ensure_schema(con)
         con.execute("begin transaction")  # the whole day, or nothing of it
         try:
             for extract in EXTRACTS:
-                reports.append(_ingest_file(con, extract, contents[extract.file], extract_date,
-                                            timezone, load_id))
+                reports.append(_ingest_file(con, checker, extract, contents[extract.file],
+                                            extract_date, timezone, load_id))
             con.execute("delete from raw.loaded_files where _extract_date = ? and status = 'unknown'",
                         [extract_date])
             for name in unknown:
-                con.execute("insert or replace into raw.loaded_files (_extract_date, _file, _load_id, "
+                con.execute("insert into raw.loaded_files (_extract_date, _file, _load_id, "
                             "rows_read, rows_loaded, rows_quarantined, status) "
-                            "values (?, ?, ?, 0, 0, 0, 'unknown')", [extract_date, name, load_id])
+                            f"values (?, ?, ?, 0, 0, 0, 'unknown') {_UPSERT}",
+                            [extract_date, name, load_id])
             con.execute("commit")
         except Exception:
             con.execute("rollback")
@@ -343,6 +358,25 @@ def _ingest_opened(folder: Path, warehouse: Path, extract_date: date, timezone: 
     if unknown:
         log.warning("ingest %s: files the contract does not know, not read: %s", day, ", ".join(unknown))
     return report
+
+
+# `insert or replace` is DuckDB's; this form is both DuckDB's and PostgreSQL's
+_UPSERT = ("on conflict (_extract_date, _file) do update set sha256 = excluded.sha256, "
+           "_load_id = excluded._load_id, rows_read = excluded.rows_read, "
+           "rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined, "
+           "status = excluded.status")
+
+
+@contextmanager
+def _checker(con, out: Path):
+    """Where files are checked (cme.validate, DuckDB SQL): the DuckDB warehouse itself, or
+    for PostgreSQL an in-memory DuckDB that spills to OUT/.ingest_tmp."""
+    if not is_postgres(con):
+        yield con
+        return
+    with scratch(out / ".ingest_tmp") as checker:
+        checker.execute("create schema raw")
+        yield checker
 
 
 def _keep_in_store(folder: Path, out: Path, contents: dict[str, Opened | None]) -> None:
@@ -364,8 +398,10 @@ def _keep_in_store(folder: Path, out: Path, contents: dict[str, Opened | None]) 
                             + "; ".join(changed) + ". Re-run the day once the extract is complete.")
 
 
-def _ingest_file(con, extract: Extract, opened: Opened | None, day: date, timezone: str,
-                 load_id: str) -> FileReport:
+def _ingest_file(con, checker, extract: Extract, opened: Opened | None, day: date,
+                 timezone: str, load_id: str) -> FileReport:
+    """`checker` runs the checks (DuckDB); `con` is the warehouse (the same DuckDB, or
+    PostgreSQL): checked rows move from one to the other with copy_select."""
     sha = opened.sha256 if opened else hashlib.sha256(b"").hexdigest()
     status = "missing" if opened is None else "loaded"
     previous = con.execute(
@@ -383,25 +419,25 @@ def _ingest_file(con, extract: Extract, opened: Opened | None, day: date, timezo
     for records in read_chunks(extract, opened.handle) if opened else ():
         rows_read += records.rows_read
         if records.rows:
-            check(con, extract, records, timezone, SCRATCH, append=names is not None)
+            check(checker, extract, records, timezone, SCRATCH, append=names is not None)
             names = records.names
         if records.quarantined:
-            con.register("_structural", pd.DataFrame(records.quarantined, columns=[
+            checker.register("_structural", pd.DataFrame(records.quarantined, columns=[
                 "_line", "column", "reason", "all_problems", "raw_values"]))
-            con.execute("insert into raw.quarantine select ?, ?, ?, _line, \"column\", reason, "
-                        "all_problems, raw_values::json from _structural", params)
-            con.unregister("_structural")
+            copy_select(checker, f"select {_PARAMS}, _line, \"column\", reason, all_problems, "
+                        "raw_values::json from _structural", con, "raw.quarantine",
+                        _QUARANTINE, params)
+            checker.unregister("_structural")
     if names is not None:
-        finish(con, extract, names, SCRATCH)
-        columns = ", ".join(f'"{c.name}"' for c in extract.columns)
+        finish(checker, extract, names, SCRATCH)
         values = ", ".join(f"v{i}" for i in range(len(extract.columns)))
-        con.execute(f"insert into raw.{extract.table} ({columns}, {', '.join(_META)}) "
-                    f"select {values}, ?, ?, ?, _line, _extra from {SCRATCH} "
-                    "where len(_problems) = 0", params)
-        con.execute("insert into raw.quarantine select ?, ?, ?, _line, _problems[1].c, "
-                    f"_problems[1].r, {problems_text()}, _raw_values from {SCRATCH} "
-                    "where len(_problems) > 0", params)
-        con.execute(f"drop table {SCRATCH}")
+        copy_select(checker, f"select {values}, {_PARAMS}, _line, _extra from {SCRATCH} "
+                    "where len(_problems) = 0", con, f"raw.{extract.table}",
+                    [c.name for c in extract.columns] + list(_META), params)
+        copy_select(checker, f"select {_PARAMS}, _line, _problems[1].c, _problems[1].r, "
+                    f"{problems_text()}, _raw_values from {SCRATCH} where len(_problems) > 0",
+                    con, "raw.quarantine", _QUARANTINE, params)
+        checker.execute(f"drop table {SCRATCH}")
     loaded = con.execute(f"select count(*) from raw.{extract.table} where _extract_date = ?",
                          [day]).fetchone()[0]
     quarantined = con.execute(
@@ -411,8 +447,9 @@ def _ingest_file(con, extract: Extract, opened: Opened | None, day: date, timezo
         raise ConservationError(
             f"{day}/{extract.file}: read {rows_read} rows but loaded {loaded} "
             f"and quarantined {quarantined}")
-    con.execute("insert or replace into raw.loaded_files (_extract_date, _file, sha256, _load_id, "
-                "rows_read, rows_loaded, rows_quarantined, status) values (?, ?, ?, ?, ?, ?, ?, ?)",
+    con.execute("insert into raw.loaded_files (_extract_date, _file, sha256, _load_id, "
+                "rows_read, rows_loaded, rows_quarantined, status) values (?, ?, ?, ?, ?, ?, ?, ?) "
+                + _UPSERT,
                 [day, extract.file, sha, load_id, rows_read, loaded, quarantined,
                  "absent" if opened is None else "loaded"])
     if opened is not None:

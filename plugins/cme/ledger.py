@@ -33,21 +33,21 @@ create schema if not exists ledger;
 create sequence if not exists ledger.event_seq;
 create table if not exists ledger.submission_events (
     event_id BIGINT default nextval('ledger.event_seq') primary key,
-    batch_id VARCHAR not null,
-    body VARCHAR not null,
-    record_key VARCHAR not null,
-    record_action VARCHAR not null,
-    record_hash VARCHAR not null,
-    event VARCHAR not null,
-    message VARCHAR,
-    file_name VARCHAR,
-    file_sha256 VARCHAR,
-    transport VARCHAR,
+    batch_id TEXT not null,
+    body TEXT not null,
+    record_key TEXT not null,
+    record_action TEXT not null,
+    record_hash TEXT not null,
+    event TEXT not null,
+    message TEXT,
+    file_name TEXT,
+    file_sha256 TEXT,
+    transport TEXT,
     run_date DATE not null,
     event_at TIMESTAMPTZ not null,
     payload JSON
 );
-alter table ledger.submission_events add column if not exists body_reference VARCHAR;
+alter table ledger.submission_events add column if not exists body_reference TEXT;
 """
 
 _COLUMNS = ("batch_id", "body", "record_key", "record_action", "record_hash", "event", "message",
@@ -157,10 +157,12 @@ def held_versions(con, body: str) -> set[tuple[str, str, str]]:
 
     The export reads pending records from the marts; this guards against marts that
     were built before the ledger last changed (a retried export task, a recovered batch)."""
+    # each version's latest event (a window rather than DuckDB's arg_max: valid on PostgreSQL too)
     rows = con.execute(
-        "with v as (select record_key, record_action, record_hash, "
-        "arg_max(event, event_id) as state, max(event_id) as last_id "
-        "from ledger.submission_events where body = ? group by all) "
+        "with v as (select record_key, record_action, record_hash, event as state, "
+        "event_id as last_id from (select *, row_number() over (partition by record_key, "
+        "record_action, record_hash order by event_id desc) as nth "
+        "from ledger.submission_events where body = ?) as e where nth = 1) "
         "select a.record_key, a.record_action, a.record_hash from v as a "
         "left join v as b on b.record_key = a.record_key and b.record_hash = a.record_hash "
         "and b.record_action <> a.record_action "

@@ -78,9 +78,9 @@ def rules_changed(ctx: RunContext) -> str | None:
     when nothing was recorded yet, or when this run recomputes."""
     from cme import fingerprint
     from cme.dbt_runner import DBT_PROJECT_DIR
-    from cme.warehouse import connect
+    from cme.warehouse import connect, warehouse_url
 
-    if ctx.recompute or not ctx.warehouse.exists():
+    if ctx.recompute or not (warehouse_url() or ctx.warehouse.exists()):
         return None
     with connect(ctx.warehouse, read_only=True) as con:
         last = fingerprint.last_recorded(con)

@@ -30,24 +30,34 @@ from cme.warehouse import connect
 # Records written for the file drop, with their latest state and stored payload.
 FILE_RECORDS_SQL = """
 with events as (select * from ledger.submission_events where body = $body),
+latest as (
+    select batch_id, record_key, record_action, record_hash, event as state, message
+    from (select batch_id, record_key, record_action, record_hash, event, message,
+                 row_number() over (partition by batch_id, record_key, record_action, record_hash
+                                    order by event_id desc) as nth
+          from events) as e
+    where nth = 1
+),
 versions as (
     select batch_id, record_key, record_action, record_hash,
-           arg_max(event, event_id) as state,
-           arg_max(message, event_id) as message,
            min(event_id) filter (where event = 'written') as written_id,
-           any_value(payload) filter (where event = 'prepared') as payload,
+           max(cast(payload as varchar)) filter (where event = 'prepared') as payload,
            bool_or(event = 'written' and coalesce(transport, 'file') = 'file') as file_written,
            bool_or(event in ('sending', 'sent')
                    or (event in ('accepted', 'rejected') and transport = 'http')) as over_http,
            bool_or(event = 'discarded') as discarded
-    from events group by all
+    from events group by batch_id, record_key, record_action, record_hash
 )
-select batch_id, record_key, record_action, record_hash, state, message, payload
-from versions
-where file_written and not over_http and not discarded
-  and state in ('written', 'accepted', 'rejected')
-order by written_id, record_key
+select v.batch_id, v.record_key, v.record_action, v.record_hash, l.state, l.message, v.payload
+from versions as v
+join latest as l on l.batch_id = v.batch_id and l.record_key = v.record_key
+                and l.record_action = v.record_action and l.record_hash = v.record_hash
+where v.file_written and not v.over_http and not v.discarded
+  and l.state in ('written', 'accepted', 'rejected')
+order by v.written_id, v.record_key
 """
+# (written for DuckDB and PostgreSQL alike: a window for each version's latest event rather
+# than DuckDB's arg_max, explicit group by, max() for the one prepared payload)
 
 
 class ReceiptError(ValueError):
@@ -161,10 +171,13 @@ def discard_batch(warehouse: Path, out: Path, batch_id: str, run_date: date) -> 
     The batch's files stay (audit); `<batch>.discarded.json` beside its manifest says so."""
     with connect(Path(warehouse)) as con:
         ensure_ledger(con)
+        version = "partition by body, record_key, record_action, record_hash"
         rows = con.execute(
-            "select body, record_key, record_action, record_hash, arg_max(event, event_id), "
-            "bool_or(event in ('sending', 'sent', 'accepted', 'rejected')) "
-            "from ledger.submission_events where batch_id = ? group by all", [batch_id]).fetchall()
+            "select body, record_key, record_action, record_hash, event, answered from ("
+            "select *, row_number() over (" + version + " order by event_id desc) as nth, "
+            "bool_or(event in ('sending', 'sent', 'accepted', 'rejected')) over (" + version
+            + ") as answered from ledger.submission_events where batch_id = ?) as e "
+            "where nth = 1 order by record_key, record_action, record_hash", [batch_id]).fetchall()
         if not rows:
             raise DiscardRefused(f"no batch {batch_id} in the ledger")
         if any(answered for *_, answered in rows):

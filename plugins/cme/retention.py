@@ -33,13 +33,13 @@ ARCHIVE_DIR = Path("archive") / "retention"
 DDL = """
 create schema if not exists retention;
 create table if not exists retention.purge_log (
-    run_id VARCHAR, applied_at TIMESTAMPTZ, as_of DATE, table_name VARCHAR, rule VARCHAR,
-    row_count BIGINT, oldest DATE, newest DATE, archive_file VARCHAR, archive_sha256 VARCHAR);
+    run_id TEXT, applied_at TIMESTAMPTZ, as_of DATE, table_name TEXT, rule TEXT,
+    row_count BIGINT, oldest DATE, newest DATE, archive_file TEXT, archive_sha256 TEXT);
 create table if not exists retention.retired_records (
-    body VARCHAR, record_key VARCHAR, as_of DATE, run_id VARCHAR);
+    body TEXT, record_key TEXT, as_of DATE, run_id TEXT);
 -- the landed file versions (load, extract date, file) that rows were purged from
 create table if not exists retention.purged_loads (
-    _load_id VARCHAR, _extract_date DATE, _file VARCHAR, run_id VARCHAR);
+    _load_id TEXT, _extract_date DATE, _file TEXT, run_id TEXT);
 """
 
 # The stored copy of a landed file (cme.rawstore) goes once retention has purged rows from

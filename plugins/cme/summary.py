@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cme import executable
 from cme.dashboard import DEFAULT_PORT
-from cme.warehouse import connect, make_private, private_dir
+from cme.warehouse import connect, make_private, private_dir, warehouse_url
 
 DASHBOARD_URL = f"http://127.0.0.1:{DEFAULT_PORT}/"  # where `cme dashboard` listens by default
 
@@ -72,7 +72,8 @@ def build_summary(warehouse: Path, run_date: date, out_dir: Path, alert_days: in
                 "group by 1 order by 1").fetchall()),
         }
     reports = private_dir(Path(out_dir) / "reports")
-    summary["warehouse"] = str(Path(warehouse).resolve())
+    # where the data is: the PostgreSQL URL (never holds a password) or the DuckDB file
+    summary["warehouse"] = warehouse_url() or str(Path(warehouse).resolve())
     summary["report"] = str((reports / f"run_summary_{run_date.isoformat()}.json").resolve())
     summary["dashboard"] = f"{executable('cme')} dashboard --out {Path(out_dir).resolve()}"
     path = Path(summary["report"])
@@ -117,15 +118,16 @@ def _deadlines(con, run_date: date, days: int, http_bodies: list[str]) -> dict:
 
     For a body delivered by file drop, a written file is as far as it goes."""
     due_soon = {}
+    http = ", ".join("?" for _ in http_bodies) or "null"  # `in (null)`: no body is http
     done = "submission_state in ('accepted', 'superseded') or " \
-           "(submission_state = 'written' and not list_contains(?, body))"
+           f"(submission_state = 'written' and not coalesce(body in ({http}), false))"
     for mart in ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records",
                  "fct_pars_activities"):
         for body, n, first_due in con.execute(
                 f"select body, count(*), min(due_on) from main.{mart} "
                 f"where record_action = 'Add' and not ({done}) "
                 "and due_on between ? and ? + ? group by 1",
-                [http_bodies, run_date, run_date, days]).fetchall():
+                [*http_bodies, run_date, run_date, days]).fetchall():
             due_soon[body] = {"records": n, "first_due_on": first_due.isoformat()}
     closed = con.execute(
         "select body, count(*) from fct_compliance_exceptions where reason_code = 'WINDOW_CLOSED' "

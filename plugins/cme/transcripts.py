@@ -46,11 +46,13 @@ reported as (
 select
     awards.award_id, awards.completed_on, awards.activity_id, awards.title, awards.credit_type, awards.report_label,
     awards.unit, awards.credits_awarded, awards.body, awards.moc_board,
+    -- one row per award and record carrying it (none: the record columns are null); `load`
+    -- gathers an award's records (a list of structs is DuckDB's, not PostgreSQL's)
+    reported.body as record_body,
     -- the board is named on MOC rows only: CME credit riding on a board's record is the body's
-    list({'body': reported.body, 'board': case when awards.moc_board is not null then reported.board end,
-          'state': reported.submission_state,
-          'written_on': reported.written_on, 'message': reported.body_message}
-         order by reported.body, reported.board) filter (where reported.body is not null) as records
+    case when awards.moc_board is not null then reported.board end as record_board,
+    reported.submission_state as record_state, reported.written_on as record_written_on,
+    reported.body_message as record_message
 from awards
 left join reported
     on reported.person_id = awards.person_id
@@ -60,17 +62,22 @@ left join reported
          or (reported.body in ('ACCME_PARS', 'JA_PARS') and awards.body in ('ACCME_PARS', 'JA_PARS')))
     and (reported.board = awards.moc_board
          or (awards.moc_board is null and reported.carries_cme))
-group by all
-order by awards.completed_on, awards.activity_id, awards.credit_type
+order by awards.completed_on, awards.activity_id, awards.credit_type, awards.award_id,
+         reported.body nulls last, reported.board nulls last
 """
+_RECORD = {"record_body": "body", "record_board": "board", "record_state": "state",
+           "record_written_on": "written_on", "record_message": "message"}
 
 # Completions that earned nothing because the same credit was already counted: one
 # note per activity and day, whose reason is the first of: another account, the
 # activity's cap (the credit itself), ABP's once a day (its points only).
 REPEATS_SQL = """
-select d.activity_id, any_value(act.title) as title, d.completed_on,
-       arg_min(d.reason_code, case d.reason_code when 'DUPLICATE_ACCOUNT_COMPLETION' then 1
-                                                  when 'CAP_REACHED' then 2 else 3 end) as reason_code
+select d.activity_id, max(act.title) as title, d.completed_on,
+       -- the first reason in that order (min of its rank, as DuckDB's arg_min would pick)
+       case min(case d.reason_code when 'DUPLICATE_ACCOUNT_COMPLETION' then 1
+                                   when 'CAP_REACHED' then 2 else 3 end)
+            when 1 then 'DUPLICATE_ACCOUNT_COMPLETION' when 2 then 'CAP_REACHED'
+            else 'ABP_ONCE_PER_DAY' end as reason_code
 from main.fct_credit_decisions as d
 inner join main.dim_activities as act using (activity_id)
 where d.person_id = $person and d.completed_on between $start and $end
@@ -82,7 +89,7 @@ order by d.completed_on, d.activity_id
 PERSON_SQL = """
 select p.person_id, p.first_name || ' ' || p.last_name
 from main.dim_people as p
-where p.person_id = $id or list_contains(p.learner_ids, $id)
+where p.person_id = $id or $id = any(p.learner_ids)
 """
 
 LICENSES_SQL = """
@@ -177,9 +184,15 @@ def load(con, person_id: str, name: str, start: date, end: date) -> Transcript:
     params = {"person": person_id, "start": start, "end": end}
     result = con.execute(AWARDS_SQL, params)
     names = [d[0] for d in result.description]
-    rows = []
+    awards: dict[str, dict] = {}
     for raw in result.fetchall():  # one learner's awards in one period: a page, not a table
         r = dict(zip(names, raw))
+        record = {key: r.pop(column) for column, key in _RECORD.items()}
+        award = awards.setdefault(r["award_id"], {**r, "records": []})
+        if record["body"] is not None:
+            award["records"].append(record)
+    rows = []
+    for r in awards.values():
         texts = dict.fromkeys(status_text(r["body"], rec) for rec in (r.pop("records") or [None]))
         r["reported"] = "; ".join(texts)
         rows.append(r)

@@ -35,11 +35,11 @@ licensed as (
     inner join intermediate.int_person_identifiers_collected as i using (person_id)
     inner join reference.profession_licenses as pl
         on pl.profession = p.profession and pl.license_profession = i.license_profession
-    where i.identifier_kind = 'license' and i.state in (select unnest(string_split($states, ',')))
+    where i.identifier_kind = 'license' and i.state in (select unnest(string_to_array($states, ',')))
 ),
 awards as (
-    select a.* from main.fct_credit_awards as a semi join licensed using (person_id)
-    where a.body = $body
+    select a.* from main.fct_credit_awards as a
+    where a.body = $body and a.person_id in (select person_id from licensed)
 )
 select
     (select count(*) from awards as a

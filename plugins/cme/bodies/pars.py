@@ -16,7 +16,8 @@ GATE_SQL = """
 with step as (select step from intermediate.int_credit_types_configured where credit_type = 'AMA_PRA_1'),
 maxima as (
     select person_id, activity_id, completed_on, sum(max_credits) as max_cme_credits
-    from main.fct_credit_awards where credit_type = 'AMA_PRA_1' group by all
+    from main.fct_credit_awards where credit_type = 'AMA_PRA_1'
+    group by person_id, activity_id, completed_on
 )
 select
     r.record_key, r.record_action, r.accme_activity_id, r.completion_date, r.first_name,
@@ -41,7 +42,8 @@ with awards as (
 ),
 expected as (
     select sum(greatest(boards, 1)) as n from (
-        select count(distinct moc_board) as boards from awards group by person_id, activity_id, completed_on)
+        select count(distinct moc_board) as boards from awards group by person_id, activity_id, completed_on
+    ) as per_completion
 ),
 records as (select * from main.fct_pars_records where body = $body and record_action = 'Add')
 select

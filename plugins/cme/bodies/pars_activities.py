@@ -35,9 +35,10 @@ BATCH_SQL = """
 with records as (select * from main.fct_pars_activities where body = $body),
 going as (select * from records where submission_state = 'pending' and pars_status = 'Closed'),
 awarded as (
-    select activity_id, year(completed_on) as reporting_year, count(distinct person_id) as learners
+    select activity_id, cast(extract(year from completed_on) as integer) as reporting_year,
+           count(distinct person_id) as learners
     from main.fct_credit_awards
-    group by all
+    group by 1, 2
 )
 select
     (select count(*) - count(distinct record_key) from records) as duplicate_keys,

@@ -6,6 +6,9 @@ one process, a read-write connection to a file that is open read-only (and the o
 way round). So the dashboard's own requests share the file for reading and take it
 alone for a note, and a run that holds the file (another process) makes either wait
 a moment, then answer 503: the run finishes the day, staff retry.
+
+On PostgreSQL (CME_WAREHOUSE_URL) none of that applies: readers never block the run's
+writes nor wait for them, so every request opens its own connection and nothing waits.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from typing import Iterator
 
 import duckdb
 
-from cme.warehouse import duckdb_config, make_private
+from cme.warehouse import PgConnection, duckdb_config, make_private, warehouse_url
 
 
 class Busy(Exception):
@@ -76,8 +79,27 @@ class Warehouse:
                     raise Busy(str(exc)) from None
                 time.sleep(0.25)
 
+    @property
+    def url(self) -> str | None:
+        return warehouse_url()
+
+    def exists(self) -> bool:
+        return bool(self.url) or self.path.exists()
+
+    @contextmanager
+    def _pg(self, read_only: bool) -> Iterator[PgConnection]:
+        con = PgConnection(self.url, read_only=read_only, folder=self.path.parent)
+        try:
+            yield con
+        finally:
+            con.close()
+
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.url:
+            with self._pg(read_only=True) as con:
+                yield con
+            return
         with self._lock.shared():
             con = self._connect(read_only=True, wait_seconds=0)
             try:
@@ -88,6 +110,10 @@ class Warehouse:
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection for one short transaction (a note)."""
+        if self.url:
+            with self._pg(read_only=False) as con:
+                yield con
+            return
         with self._lock.alone():
             con = self._connect(read_only=False, wait_seconds=self.write_wait_seconds)
             try:

@@ -49,8 +49,8 @@ class ActivityFilter:
             ("reporting_year = ?", [self.year], self.year is not None),
             ("open_exceptions > 0", [], self.open_exceptions),
             ("learner_records_sent < learner_records", [], self.incomplete),
-            # contains(), not LIKE: a typed % or _ is a character, not a wildcard
-            ("(contains(lower(activity_id), lower(?)) or contains(lower(coalesce(title, '')), lower(?)))",
+            # strpos(), not LIKE: a typed % or _ is a character, not a wildcard
+            ("(strpos(lower(activity_id), lower(?)) > 0 or strpos(lower(coalesce(title, '')), lower(?)) > 0)",
              [self.text, self.text], self.text),
         ) if wanted]
         if not conditions:
@@ -88,9 +88,9 @@ def _rows(con, sql: str, params) -> list[dict]:
 def activities(con, today: date, filters: ActivityFilter, limit: int = 1000) -> tuple[int, list[dict]]:
     """Matching activity years, the year close nearest first, then by activity id."""
     where, params = filters.where()
-    total = con.execute(f"select count(*) from ({_ROWS}){where}", [today, *params]).fetchone()[0]
+    total = con.execute(f"select count(*) from ({_ROWS}) as a{where}", [today, *params]).fetchone()[0]
     rows = _rows(con, f"""
-        select * from ({_ROWS}){where}
+        select * from ({_ROWS}) as a{where}
         order by days_left, activity_id, reporting_year
         limit {int(limit)}""", [today, *params])
     return total, rows
@@ -107,11 +107,11 @@ def summary(con, today: date) -> dict:
     activity years of any year whose close has passed without being done."""
     found = _rows(con, f"""
         select
-            count(*) filter (where reporting_year = year(cast(? as date))) as this_year,
-            count(*) filter (where reporting_year = year(cast(? as date)) and pars_status = 'Closed') as closed,
-            count(*) filter (where reporting_year = year(cast(? as date)) and open_exceptions > 0)
+            count(*) filter (where reporting_year = extract(year from cast(? as date))) as this_year,
+            count(*) filter (where reporting_year = extract(year from cast(? as date)) and pars_status = 'Closed') as closed,
+            count(*) filter (where reporting_year = extract(year from cast(? as date)) and open_exceptions > 0)
                 as with_open_exceptions,
-            max(days_left) filter (where reporting_year = year(cast(? as date))) as days_to_year_close,
+            max(days_left) filter (where reporting_year = extract(year from cast(? as date))) as days_to_year_close,
             count(*) filter (where days_left < 0 and not is_done) as past_due
-        from ({_ROWS})""", [today] * 4 + [today])
+        from ({_ROWS}) as a""", [today] * 4 + [today])
     return {"year": today.year, **found[0]}

@@ -62,7 +62,7 @@ def create_app(out_dir: Path, upcoming_days: int = 30, page_size: int = 50,
         return templates.TemplateResponse(request, name, context)
 
     def require_warehouse():
-        if not warehouse.exists():
+        if not store.exists():  # (a PostgreSQL warehouse always is)
             raise HTTPException(404, f"no warehouse at {warehouse}: run `cme run --out {out_dir}` first")
 
     @contextmanager

@@ -22,10 +22,10 @@ create schema if not exists workqueue;
 create sequence if not exists workqueue.note_seq;
 create table if not exists workqueue.exception_notes (
     note_id BIGINT default nextval('workqueue.note_seq') primary key,
-    exception_id VARCHAR not null,
-    assignee VARCHAR not null,   -- '' = nobody
-    note VARCHAR not null,
-    author VARCHAR not null,     -- from the sign-on proxy's header, '' without one
+    exception_id TEXT not null,
+    assignee TEXT not null,   -- '' = nobody
+    note TEXT not null,
+    author TEXT not null,     -- from the sign-on proxy's header, '' without one
     noted_at TIMESTAMPTZ not null default current_timestamp
 );
 """
@@ -35,8 +35,8 @@ _EMPTY = ("select cast(null as varchar) as exception_id, cast(null as varchar) a
 
 
 def _exists(con) -> bool:
-    return con.execute("select count(*) from duckdb_tables() where schema_name = 'workqueue' "
-                       "and table_name = 'exception_notes'").fetchone()[0] > 0
+    return con.execute("select count(*) from information_schema.tables where table_schema = "
+                       "'workqueue' and table_name = 'exception_notes'").fetchone()[0] > 0
 
 
 def current_assignees_sql(con) -> str:
@@ -44,8 +44,10 @@ def current_assignees_sql(con) -> str:
     assignee. Empty on a warehouse where no note was ever written."""
     if not _exists(con):
         return _EMPTY
-    return ("select exception_id, arg_max(assignee, note_id) as assignee "
-            "from workqueue.exception_notes group by exception_id")
+    # the latest note per exception by a window (DuckDB's arg_max is not PostgreSQL's)
+    return ("select exception_id, assignee from (select exception_id, assignee, row_number() "
+            "over (partition by exception_id order by note_id desc) as nth "
+            "from workqueue.exception_notes) as latest where nth = 1")
 
 
 def history(con, exception_id: str) -> list[dict]:
@@ -54,7 +56,7 @@ def history(con, exception_id: str) -> list[dict]:
         return []
     cursor = con.execute("""
         select note_id, assignee, note, author,
-               strftime(timezone('UTC', noted_at), '%Y-%m-%d %H:%M:%S') as noted_at_utc
+               left(cast(noted_at at time zone 'UTC' as varchar), 19) as noted_at_utc
         from workqueue.exception_notes
         where exception_id = ? order by note_id""", [exception_id])
     names = [d[0] for d in cursor.description]

@@ -53,7 +53,8 @@ def body_status(con, today: date) -> list[dict]:
         select body,
                count(*) as records,
                count(*) filter (where submission_state = 'pending') as due,
-               count(*) filter (where submission_state = 'pending' and len(error_codes) > 0) as held,
+               count(*) filter (where submission_state = 'pending'
+                                and coalesce(array_length(error_codes, 1), 0) > 0) as held,
                count(*) filter (where submission_state in ({written})) as written,
                count(*) filter (where submission_state in ({sent})) as sent,
                count(*) filter (where submission_state = 'accepted') as accepted,
@@ -62,7 +63,7 @@ def body_status(con, today: date) -> list[dict]:
                count(*) filter (where submission_state = 'pending' and due_on < ?) as late,
                count(*) filter (where submission_state = 'pending'
                                 and due_on between ? and ? + 30) as due_next_30_days
-        from ({union})
+        from ({union}) as records
         group by body order by body""", [today, today, today])
 
 
@@ -70,7 +71,7 @@ def exception_counts(con) -> list[dict]:
     return _rows(con, """
         select body, severity, count(*) as open
         from main.fct_compliance_exceptions where status = 'open'
-        group by all order by body, severity""")
+        group by body, severity order by body, severity""")
 
 
 def exception_detail(con, exception_id: str) -> dict | None:

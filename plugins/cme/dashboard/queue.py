@@ -32,7 +32,7 @@ SORTS = {
 # The default: most urgent first (open before closed, errors before warnings, due soonest).
 URGENCY = "status desc, severity, due_on nulls last, body, reason_code, exception_id"
 
-# Free-text search: these columns, any case, as literal text (contains(), not LIKE).
+# Free-text search: these columns, any case, as literal text (strpos(), not LIKE).
 SEARCHED = ("exception_id", "person_id", "activity_id", "record_key", "reason_code", "detail",
             "meaning")
 
@@ -84,7 +84,7 @@ class QueueQuery:
             ("due_on >= ?", [self.due_from], self.due_from),
             ("due_on <= ?", [self.due_to], self.due_to),
             ("assignee = ?", ["" if self.assignee == UNASSIGNED else self.assignee], self.assignee),
-            ("(" + " or ".join(f"contains(lower(coalesce({c}, '')), lower(?))" for c in SEARCHED) + ")",
+            ("(" + " or ".join(f"strpos(lower(coalesce({c}, '')), lower(?)) > 0" for c in SEARCHED) + ")",
              [self.q] * len(SEARCHED), self.q),
         ) if wanted]
         if not conditions:
@@ -189,11 +189,11 @@ def page_of(con, query: QueueQuery) -> tuple[Page, QueueQuery]:
     """The rows of the view's page (a page past the end shows the last one)."""
     where, params = query.where()
     base = _rows_sql(con)
-    total = con.execute(f"select count(*) from ({base}){where}", params).fetchone()[0]
+    total = con.execute(f"select count(*) from ({base}) as q{where}", params).fetchone()[0]
     pages = max(1, -(-total // query.size))
     query = replace(query, page=min(query.page, pages))
     offset = (query.page - 1) * query.size
-    rows = _fetch(con, f"select * from ({base}){where} order by {query.order_by()} "
+    rows = _fetch(con, f"select * from ({base}) as q{where} order by {query.order_by()} "
                        f"limit {int(query.size)} offset {int(offset)}", params)
     return Page(rows, total, query.page, pages, offset + 1 if rows else 0, offset + len(rows)), query
 
@@ -201,7 +201,8 @@ def page_of(con, query: QueueQuery) -> tuple[Page, QueueQuery]:
 def all_rows(con, query: QueueQuery) -> list[dict]:
     """Every row of the view, in its order (the export: not just one page)."""
     where, params = query.where()
-    return _fetch(con, f"select * from ({_rows_sql(con)}){where} order by {query.order_by()}", params)
+    return _fetch(con, f"select * from ({_rows_sql(con)}) as q{where} order by {query.order_by()}",
+                  params)
 
 
 def choices(con) -> dict[str, list[str]]:
@@ -211,7 +212,7 @@ def choices(con) -> dict[str, list[str]]:
         "bodies": distinct("select distinct body from main.fct_compliance_exceptions order by 1"),
         "reasons": distinct("select distinct reason_code from main.fct_compliance_exceptions order by 1"),
         "assignees": distinct(f"select distinct assignee from ({notes.current_assignees_sql(con)}) "
-                              "where assignee <> '' order by 1"),
+                              "as a where assignee <> '' order by 1"),
     }
 
 
