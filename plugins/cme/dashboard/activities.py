@@ -108,7 +108,8 @@ def summary(con, today: date) -> dict:
     found = _rows(con, f"""
         select
             count(*) filter (where reporting_year = extract(year from cast(? as date))) as this_year,
-            count(*) filter (where reporting_year = extract(year from cast(? as date)) and pars_status = 'Closed') as closed,
+            count(*) filter (where reporting_year = extract(year from cast(? as date))
+                             and pars_status = 'Closed') as closed,
             count(*) filter (where reporting_year = extract(year from cast(? as date)) and open_exceptions > 0)
                 as with_open_exceptions,
             max(days_left) filter (where reporting_year = extract(year from cast(? as date))) as days_to_year_close,
