@@ -230,3 +230,51 @@ def test_airflow_init_migrates_first_and_gates_the_others(services):
         deps = services[name].get("depends_on") or {}
         assert isinstance(deps, dict) and deps.get(init) == {"condition": "service_completed_successfully"}, \
             f"{name} does not wait for {init}"
+
+
+def test_the_warehouse_init_script_gives_analysts_read_only_access_to_what_runs_create(tmp_path):
+    """config/postgres/init-warehouse.sh, run as the postgres image runs it on a fresh server:
+    the pipeline's role creates its schemas and tables later; the analysts' role reads them
+    and can change nothing."""
+    import os
+    import subprocess
+
+    import psycopg2
+
+    from tests import pg
+
+    pg.USER = "postgres_admin"  # the image's POSTGRES_USER: not one of the roles the script makes
+    server = pg.PostgresServer().start()
+    try:
+        env = {**os.environ, "POSTGRES_USER": pg.USER, "PGHOST": "127.0.0.1",
+               "PGPORT": str(server.port), "CME_WAREHOUSE_PASSWORD": "w-secret",
+               "CME_READER_PASSWORD": "r-secret"}
+        proc = subprocess.run(["bash", str(ROOT / "config/postgres/init-warehouse.sh")], env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+
+        def connect(user):
+            return psycopg2.connect(host="127.0.0.1", port=server.port, user=user, dbname="cme")
+
+        writer = connect("cme")
+        writer.autocommit = True
+        with writer.cursor() as cur:  # what a run does, after the script ran
+            cur.execute("create schema main")
+            cur.execute("create table main.fct_credit_awards (award_key text primary key)")
+            cur.execute("insert into main.fct_credit_awards values ('A1')")
+        reader = connect("cme_reader")
+        reader.autocommit = True
+        with reader.cursor() as cur:
+            cur.execute("select award_key from main.fct_credit_awards")
+            assert cur.fetchall() == [("A1",)]
+            for statement in ("insert into main.fct_credit_awards values ('A2')",
+                              "delete from main.fct_credit_awards",
+                              "create table main.mine (x int)",
+                              "create schema analyst_scratch"):
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute(statement)
+        writer.close()
+        reader.close()
+    finally:
+        pg.USER = "cme"
+        server.stop()
