@@ -530,6 +530,12 @@ E2E_TABLES = {  # table -> columns that record when (not what): left out of the 
     "main.fct_compliance_exceptions": (),
     "main.fct_submission_ledger": ("written_at", "last_event_at", "file_sha256"),
     "ledger.submission_events": ("event_at", "file_sha256"),
+    # the rest of what analysts query (the dbt project's marts, built on both targets)
+    "main.dim_people": (),
+    "main.dim_activities": (),
+    "main.fct_credit_decisions": (),
+    "main.fct_disclosure_status": (),
+    "main.fct_pars_activities": (),
 }
 
 
