@@ -105,6 +105,7 @@ SLOW_FILES = {
     "tests/test_gate_reports.py",    # a real GX gate writing its Data Docs site
     "tests/test_scheduler.py",       # the real scheduler, DAG processor and API server
     "tests/test_production_mode.py",  # the real scheduler on PostgreSQL (issue 14)
+    "tests/test_pg_warehouse.py",    # days built on DuckDB and on PostgreSQL, compared
     "tests/test_twenty_days.py",     # twenty days with two killed runs
 }
 # fixtures that run days of the pipeline (besides the module fixtures of e2e files)
