@@ -1,15 +1,19 @@
-"""Airflow as a team runs it: PostgreSQL 15 metadata, scheduler, DAG processor and API
-server as processes, runs started and followed through the REST API only (issue 14,
-points 1 and 4).
+"""Airflow as a team runs it: PostgreSQL 15 for Airflow's metadata AND the warehouse,
+scheduler, DAG processor and API server as processes, runs started and followed through
+the REST API only (issue 14, points 1, 3 and 4).
 
 One stack per module (starting it takes 30 to 40 s): a PostgreSQL 15 cluster from
-`initdb`/`pg_ctl` (tests/pg.py), `airflow db migrate` on it, the three services on
-127.0.0.1 with the LocalExecutor. The REST API is called as a user would, with a token
+`initdb`/`pg_ctl` (tests/pg.py) with two databases, `airflow` (`airflow db migrate` on
+it) and `cme_warehouse` (every Airflow process, hence every task process, gets
+CME_WAREHOUSE_URL naming it), the three services on 127.0.0.1 with the LocalExecutor. The REST API is called as a user would, with a token
 from SimpleAuthManager's `/auth/token` (the auth manager of this test environment).
 
 1. Two extract dates triggered through `POST /api/v2/dags/{dag}/dagRuns`: both succeed,
    one at a time, and the run summaries, the warehouse loads, the submission files (0600)
-   and the ledger rows are those an in-process run of the same data gives.
+   and the ledger rows are those an in-process run of the same data gives; no DuckDB
+   warehouse file is written. While the second run writes the warehouse, a reader's
+   select on `main.fct_credit_awards` answers at once (MVCC: no lock wait, unlike the
+   DuckDB file, which a writing task holds exclusively).
 2. Airflow's own backfill (`POST /api/v2/backfills`, run by the scheduler) over those two
    days with reprocess_behavior "completed" and max_active_runs 1: the days run again, one
    at a time in date order, and the ledger, the marts and the submission files are
@@ -32,16 +36,18 @@ import secrets
 import stat
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
-import duckdb
 import httpx
 import pytest
 
 from cme.synthetic import generate
+from cme.warehouse import URL_ENV, connect
 from tests.airflow_stack import BIN, DAG_ID, PROJECT, TZ, AirflowProcesses, service_env
 from tests.pg import PostgresServer
 from tests.servers import free_port
@@ -60,6 +66,8 @@ WRITTEN = {
     ("CE_BROKER", "2026-11-17"): 1, ("CPE_MONITOR", "2026-11-17"): 5,
 }
 TIMEOUT = {"API up": 150, "DAG parsed": 150, "triggered runs": 600, "backfill": 600}
+# the task that writes the awards the reader reads (an incremental dbt model, in a transaction)
+WRITER = "dbt_build"
 
 
 def interval(day: date) -> tuple[str, str]:
@@ -80,6 +88,7 @@ class Stack:
     pg: PostgresServer
     api: httpx.Client
     root: Path
+    warehouse_url: str
     runs: dict[str, dict] = field(default_factory=dict)  # extract date -> run, as the API last said
 
     @property
@@ -153,6 +162,7 @@ def stack(tmp_path_factory):
         passwords.write_text(json.dumps({USER: password}))
         passwords.chmod(0o600)
         port = free_port()
+        warehouse_url = pg.create_database("cme_warehouse")
         env = service_env(
             root, port,
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=pg.create_database("airflow").replace(
@@ -163,6 +173,7 @@ def stack(tmp_path_factory):
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{USER}:admin",
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
             CME_SETTINGS=str(PROJECT / "config" / "provider.toml"),
+            CME_WAREHOUSE_URL=warehouse_url,  # the tasks inherit it: the warehouse on PostgreSQL
         )
         airflow = AirflowProcesses(Path(env["AIRFLOW_HOME"]), env)
         started = time.monotonic()
@@ -177,7 +188,7 @@ def stack(tmp_path_factory):
                 return None
             return response.status_code == 201 and response.json()["access_token"]
         api.headers["Authorization"] = "Bearer " + airflow.poll("API up", token, TIMEOUT["API up"])
-        s = Stack(airflow, pg, api, root)
+        s = Stack(airflow, pg, api, root, warehouse_url)
         airflow.poll("DAG parsed", lambda: api.get(f"/api/v2/dags/{DAG_ID}").status_code == 200,
                      TIMEOUT["DAG parsed"])
         assert s.call("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False})["is_paused"] is False
@@ -204,40 +215,66 @@ def triggered(stack):
             "dag_run_id": f"triggered__{day.isoformat()}", "logical_date": start, "data_interval_start": start, "data_interval_end": end,
             "run_after": end, "conf": {}})
         assert run["run_type"] == "manual" and run["state"] == "queued"
+    read = read_while_writing(stack, TRIGGERED[-1])
     runs = stack.wait_finished("triggered runs", TRIGGERED)
     print(f"two triggered runs: {time.monotonic() - started:.0f} s")
-    return runs
+    return {"runs": runs, "read": read}
 
 
-def ledger_written(out: Path) -> dict[tuple[str, str], int]:
-    con = duckdb.connect(str(out / "warehouse.duckdb"), read_only=True)
-    try:
+def read_while_writing(stack: Stack, day: date) -> dict:
+    """Wait until `day`'s run is building the marts (dbt_build running), then time a reader's
+    select on the awards (lock_timeout 2 s: it errors rather than waits for a lock), and
+    say what the run was doing before and after it."""
+    run_path = f"/api/v2/dags/{DAG_ID}/dagRuns/triggered__{day.isoformat()}"
+
+    def writing():
+        if stack.call("GET", run_path)["state"] in ("success", "failed"):
+            pytest.fail(f"the {day} run ended before a reader was timed during a write\n{stack.report()}")
+        return [t["task_id"] for t in stack.call("GET", run_path + "/taskInstances")["task_instances"]
+                if t["state"] == "running" and t["task_id"] == WRITER]
+    during = stack.airflow.poll("second run building", writing, TIMEOUT["triggered runs"], every=0.5)
+    started = time.monotonic()
+    with warehouse(stack) as con:
+        con.execute("set lock_timeout = '2s'")
+        awards = con.execute("select count(*) from main.fct_credit_awards").fetchone()[0]
+    seconds = time.monotonic() - started
+    after = stack.call("GET", run_path)["state"]
+    print(f"reader during {during} of the {day} run: {awards} awards in {seconds:.2f} s; run then {after}")
+    return {"during": during, "awards": awards, "seconds": seconds, "run_after": after}
+
+
+@contextmanager
+def warehouse(stack: Stack):
+    """A read-only connection to the PostgreSQL warehouse, opened as the package opens it
+    (`cme.warehouse.connect` with CME_WAREHOUSE_URL set, as in the tasks' environment)."""
+    with patch.dict(os.environ, {URL_ENV: stack.warehouse_url}):
+        with connect(stack.out / "warehouse.duckdb", read_only=True) as con:
+            yield con
+
+
+def ledger_written(stack: Stack) -> dict[tuple[str, str], int]:
+    with warehouse(stack) as con:
         return {(body, day.isoformat()): n for body, day, n in con.execute(
             "select body, run_date, count(*) from ledger.submission_events where event = 'written' "
-            "group by all").fetchall()}
-    finally:
-        con.close()
+            "group by body, run_date").fetchall()}
 
 
-def loaded_dates(out: Path) -> set[str]:
-    con = duckdb.connect(str(out / "warehouse.duckdb"), read_only=True)
-    try:
+def loaded_dates(stack: Stack) -> set[str]:
+    with warehouse(stack) as con:
         return {d.isoformat() for (d,) in con.execute("select distinct _extract_date from raw.loaded_files")
                 .fetchall()}
-    finally:
-        con.close()
 
 
-def what_users_read(out: Path) -> dict:
+def what_users_read(stack: Stack) -> dict:
     """The ledger, every mart (main schema) row for row, and each submission file's hash."""
-    con = duckdb.connect(str(out / "warehouse.duckdb"), read_only=True)
-    try:
+    out = stack.out
+    with warehouse(stack) as con:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE' "
             "and table_schema in ('main', 'ledger') order by 1, 2").fetchall()
-        snap = {f"{s}.{t}": con.execute(f'select * from "{s}"."{t}" order by all').fetchall() for s, t in tables}
-    finally:
-        con.close()
+        # rows ordered by their text form: any column type (arrays, json) sorts that way
+        snap = {f"{s}.{t}": con.execute(f'select * from "{s}"."{t}" as r order by r::text').fetchall()
+                for s, t in tables}
     snap["files"] = {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
                      for p in sorted((out / "submissions").rglob("*")) if p.is_file()}
     return snap
@@ -250,6 +287,7 @@ def one_at_a_time_in_date_order(runs: dict[str, dict]) -> None:
 
 
 def test_two_triggered_dates_run_on_postgres_and_write_what_a_user_checks(stack, triggered):
+    triggered = triggered["runs"]
     assert {d: r["state"] for d, r in triggered.items()} == {d.isoformat(): "success" for d in TRIGGERED}
     one_at_a_time_in_date_order(triggered)  # the DAG's max_active_runs=1
     out = stack.out
@@ -260,8 +298,9 @@ def test_two_triggered_dates_run_on_postgres_and_write_what_a_user_checks(stack,
         assert summary["run_date"] == day.isoformat() and summary["rows_read"] > 0
         assert {(b, day.isoformat()): v["written"] for b, v in summary["bodies"].items() if v["written"]} == {
             k: n for k, n in WRITTEN.items() if k[1] == day.isoformat()}
-    assert loaded_dates(out) == {d.isoformat() for d in TRIGGERED}
-    assert ledger_written(out) == WRITTEN
+    assert loaded_dates(stack) == {d.isoformat() for d in TRIGGERED}
+    assert ledger_written(stack) == WRITTEN
+    assert not (out / "warehouse.duckdb").exists()  # the warehouse is the PostgreSQL database
     for body, day in WRITTEN:
         folder = out / "submissions" / body / day
         files = sorted(p.name for p in folder.iterdir())
@@ -280,11 +319,23 @@ def test_two_triggered_dates_run_on_postgres_and_write_what_a_user_checks(stack,
         con.close()
 
 
+def test_a_reader_is_answered_at_once_while_a_run_writes_the_warehouse(stack, triggered):
+    """The point of a PostgreSQL warehouse for a team: an analyst's query during a run is
+    answered from the last committed state instead of waiting for the run's task (on the
+    DuckDB file a writing task holds it exclusively)."""
+    read = triggered["read"]
+    assert read["during"] == [WRITER], read
+    assert read["awards"] > 0, read  # the first day's awards, committed before the second run
+    assert read["seconds"] < 2, read  # lock_timeout 2 s: a wait would have raised
+    assert read["run_after"] == "running", read  # the run was still going when the answer came
+
+
 def test_a_backfill_over_days_already_run_goes_day_by_day_and_changes_nothing(stack, triggered):
     """Airflow's backfill over the two days with reprocess_behavior "completed" (what a data
     team re-running a range wants): each day runs again, one at a time in date order, and
     the ledger, the marts and the submission files are identical afterwards."""
-    before = what_users_read(stack.out)
+    triggered = triggered["runs"]
+    before = what_users_read(stack)
     assert before["ledger.submission_events"] and before["main.fct_credit_awards"] and before["files"]
     ran_before = {d: _when(r["end_date"]) for d, r in triggered.items()}
     started = time.monotonic()
@@ -295,7 +346,7 @@ def test_a_backfill_over_days_already_run_goes_day_by_day_and_changes_nothing(st
         d.isoformat(): ("backfill", "success") for d in TRIGGERED}
     assert all(_when(r["start_date"]) > ran_before[d] for d, r in runs.items())  # they ran again
     one_at_a_time_in_date_order(runs)
-    after = what_users_read(stack.out)
+    after = what_users_read(stack)
     assert after.keys() == before.keys()
     assert [t for t in before if before[t] != after[t]] == []
 
