@@ -400,7 +400,8 @@ def audit(
     from cme.audit import render, trace
     from cme.warehouse import connect, warehouse_url
 
-    if not warehouse_url() and not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
+    # OUT must exist on PostgreSQL too: the audit hashes the run's files there
+    if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists() and not warehouse_url():
         raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
                                  param_hint="'--out'")
     _lock(ctx, out, "cme audit", shared=True)  # reads files a run or an import may be writing
