@@ -6,6 +6,7 @@ The server is a throwaway one (tests/pg.py): one per test module, a database per
 from __future__ import annotations
 
 import decimal
+import html
 import json
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -589,3 +590,119 @@ def test_whole_days_on_postgresql_give_the_same_awards_records_queue_and_ledger(
         d_sorted = sorted(map(_e2e_norm, duck_rows), key=repr)
         p_sorted = sorted(map(_e2e_norm, pg_rows), key=repr)
         assert p_sorted == d_sorted, (table, _first_difference(d_sorted, p_sorted))
+
+
+# --- audit trail, learner portal, retention on a PostgreSQL built by dbt -----------------
+
+def _audit_json(out: Path, key: str, env: dict | None = None) -> dict:
+    """`cme audit KEY --json` as a user runs it, with what differs by where OUT is and when
+    things happened left out (the folder as OUT, times, a workbook's hash)."""
+    from tests.conftest import run_cme
+
+    proc = run_cme("audit", key, "--out", out, "--json", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trail = json.loads(proc.stdout.replace(str(out.resolve()), "OUT"))
+    for part in ("events", "versions"):
+        for row in trail[part]:
+            for when in ("event_at", "loaded_at", "file_sha256"):
+                row.pop(when, None)
+    for row in trail["records"]:
+        for when in ("written_at", "last_event_at", "file_sha256"):
+            row.pop(when, None)
+    return trail
+
+
+def _portal_reads(out: Path) -> dict:
+    """What the portal reads for a few people found by their address (cme.portal.records)."""
+    from cme.certificates import certificates_for_person
+    from cme.portal import records
+
+    with connect(out / "warehouse.duckdb", read_only=True) as con:
+        emails = [e for (e,) in con.execute(
+            "select distinct lower(trim(l.email)) from intermediate.int_learners_deduplicated l "
+            "join main.fct_credit_awards a on a.learner_id = l.learner_id "
+            "where l.email is not null order by 1 limit 4").fetchall()]
+        found = {}
+        for email in emails + ["nobody@example.org"]:
+            people = records.people_for_email(con, email.upper() + " ")
+            found[email] = [{"person": p, "awards": records.awards(con, p),
+                             "years": records.award_years(con, p), "name": records.first_name(con, p),
+                             "certificates": certificates_for_person(con, p)} for p in people]
+    return found
+
+
+def test_audit_portal_and_retention_on_a_postgresql_built_by_dbt(tmp_path, pg_url, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import run_cme
+    from tests.scenario import run_day
+
+    monkeypatch.setenv("CME_CERTIFICATE_KEY", "the same key for both warehouses")
+    landing = tmp_path / "landing"
+    folders = generate(landing, days=1, learners=40, seed=4)
+    day = date.fromisoformat(folders[0].name)
+    duck_out, pg_out = tmp_path / "duck", tmp_path / "pg"
+    run_day(landing, duck_out, day)
+    with on_pg(pg_url, monkeypatch):
+        run_day(landing, pg_out, day)
+    with connect(duck_out / "warehouse.duckdb", read_only=True) as con:
+        keys = [k for (k,) in con.execute("""
+            (select record_key from main.fct_pars_records order by record_key limit 2)
+            union all (select record_key from main.fct_cebroker_records order by record_key limit 1)
+            union all (select record_key from main.fct_pars_activities order by record_key limit 1)
+            -- a record of live attendance: several landed rows in its completion's source_rows
+            union all (select r.record_key from main.fct_pars_records r
+                       join main.fct_credit_awards a using (person_id, activity_id, completed_on)
+                       where a.completion_source = 'live' order by 1 limit 1)
+            """).fetchall()]
+    assert len(keys) == 5
+
+    # (1) the audit of learner and activity records says the same on both
+    for key in keys:
+        on_duck = _audit_json(duck_out, key)
+        on_post = _audit_json(pg_out, key, env={URL_ENV: pg_url})
+        assert on_duck["records"] and on_duck["events"] and on_duck["sources"], key
+        assert all(s["values"] and s["stored_check"] == "verified" for s in on_duck["sources"]), key
+        assert on_post == on_duck, key
+    assert len(on_duck["sources"]) > 1  # the live record's attendance rows, unpacked on both
+
+    # (1b) the dashboard's record page answers from PostgreSQL
+    from cme.dashboard.app import create_app as dashboard
+
+    with on_pg(pg_url, monkeypatch):
+        with TestClient(dashboard(pg_out)) as client:
+            page = client.get("/records/" + keys[0])
+            assert page.status_code == 200 and "verified" in page.text
+            assert client.get("/records/NO|SUCH|KEY").status_code == 404
+
+    # (2) the portal's lookups, and a learner's page, the same on both
+    on_duck = _portal_reads(duck_out)
+    with on_pg(pg_url, monkeypatch):
+        on_post = _portal_reads(pg_out)
+    assert sum(len(p) for p in on_duck.values()) >= 4 and on_duck["nobody@example.org"] == []
+    assert any(person["awards"] and person["years"] for people in on_duck.values() for person in people)
+    assert on_post == on_duck
+
+    from cme.portal import tokens
+    from cme.portal.app import create_app as portal
+    from cme.settings import load_settings
+
+    person = next(p for people in on_duck.values() for p in people if p["awards"])
+    key = b"portal-key-" + b"0123456789abcdef" * 2
+    with on_pg(pg_url, monkeypatch):
+        with TestClient(portal(pg_out, load_settings(None), key, "http://127.0.0.1")) as client:
+            page = client.get("/l/" + tokens.make_link(key, person["person"], 5))
+            assert page.status_code == 200, page.text
+            assert html.escape(person["awards"][0]["title"]) in page.text
+
+    # (3) retention refuses on PostgreSQL at once, changing nothing
+    with on_pg(pg_url, monkeypatch):
+        before = rows("raw.lms_completions")
+    for mode in ("--dry-run", "--apply"):
+        refused = run_cme("retention", "--out", pg_out, mode, "--as-of", "2040-01-01",
+                          env={URL_ENV: pg_url})
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "does not run on a PostgreSQL warehouse" in refused.stdout + refused.stderr
+    with on_pg(pg_url, monkeypatch):
+        assert rows("raw.lms_completions") == before and before
+    assert not (pg_out / "archive").exists()

@@ -20,6 +20,7 @@ from pathlib import Path
 from cme import rawstore
 from cme.contract import BY_FILE, EXTRACTS
 from cme.export import submission_dir
+from cme.warehouse import is_postgres
 
 RECORD_MARTS = ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records",
                 "fct_pars_activities")
@@ -153,13 +154,42 @@ ACTIVITY_SOURCES = """
     )
     select null as completion_key, 'activity ' || rows.activity_id as completion_source, rows.file_name,
            rows.extracted_on, rows.source_line, rows.load_id,
-           (select arg_max(v.sha256, coalesce(v.loaded_at, '-infinity'::timestamptz))
-            from raw.file_versions v
+           (select v.sha256 from raw.file_versions v
             where v._load_id = rows.load_id and v._extract_date = rows.extracted_on
-              and v._file = rows.file_name) as sha256
+              and v._file = rows.file_name
+            order by v.loaded_at desc nulls last limit 1) as sha256
     from rows
     where rows.activity_id in (select unnest(?::varchar[]))
     order by rows.activity_id, rows.file_name, rows.source_line"""
+
+
+# A completion's landed rows, unpacked from int_completions_unioned.source_rows: a list of
+# structs on DuckDB, a jsonb array on PostgreSQL (docs/decisions.md, "Two warehouse
+# targets"). Only the unpacking differs; the columns come out with the same names and types.
+DUCK_SOURCE_ROWS = """
+            select completion_key, completion_source, s.file_name, s.extracted_on,
+                   s.source_line, s.load_id
+            from (select completion_key, completion_source, unnest(source_rows) as s
+                  from intermediate.int_completions_unioned
+                  where completion_key in (select unnest(?::varchar[]))) as c"""
+PG_SOURCE_ROWS = """
+            select c.completion_key, c.completion_source, s ->> 'file_name' as file_name,
+                   cast(s ->> 'extracted_on' as date) as extracted_on,
+                   cast(s ->> 'source_line' as bigint) as source_line, s ->> 'load_id' as load_id
+            from intermediate.int_completions_unioned c
+            cross join lateral jsonb_array_elements(c.source_rows) as s
+            where c.completion_key in (select unnest(?::varchar[]))"""
+COMPLETION_SOURCES = """
+        with rows as ({rows}
+        )
+        select rows.completion_key, rows.completion_source, rows.file_name, rows.extracted_on,
+               rows.source_line, rows.load_id,
+               (select v.sha256 from raw.file_versions v
+                where v._load_id = rows.load_id and v._extract_date = rows.extracted_on
+                  and v._file = rows.file_name
+                order by v.loaded_at desc nulls last limit 1) as sha256
+        from rows
+        order by rows.completion_key, rows.extracted_on, rows.file_name, rows.source_line"""
 
 
 def _sources(con, out: Path, completion_keys: list[str],
@@ -171,20 +201,8 @@ def _sources(con, out: Path, completion_keys: list[str],
     sources = _rows(con, ACTIVITY_SOURCES, [list(activities)]) if activities else []
     if not completion_keys and not sources:
         return [], []
-    sources += [] if not completion_keys else _rows(con, """
-        with rows as (
-            select completion_key, completion_source, unnest(source_rows) as s
-            from intermediate.int_completions_unioned
-            where completion_key in (select unnest(?::varchar[]))
-        )
-        select rows.completion_key, rows.completion_source, s.file_name, s.extracted_on,
-               s.source_line, s.load_id,
-               (select arg_max(v.sha256, coalesce(v.loaded_at, '-infinity'::timestamptz))
-                from raw.file_versions v
-                where v._load_id = s.load_id and v._extract_date = s.extracted_on
-                  and v._file = s.file_name) as sha256
-        from rows
-        order by rows.completion_key, s.extracted_on, s.file_name, s.source_line""",
+    sources += [] if not completion_keys else _rows(
+        con, COMPLETION_SOURCES.format(rows=PG_SOURCE_ROWS if is_postgres(con) else DUCK_SOURCE_ROWS),
         [completion_keys])
     for source in sources:
         source["values"] = _landed_values(con, source)

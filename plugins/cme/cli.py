@@ -398,9 +398,10 @@ def audit(
     from rich.console import Console as RichConsole
 
     from cme.audit import render, trace
-    from cme.warehouse import connect
+    from cme.warehouse import connect, warehouse_url
 
-    if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
+    # OUT must exist on PostgreSQL too: the audit hashes the run's files there
+    if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists() and not warehouse_url():
         raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
                                  param_hint="'--out'")
     _lock(ctx, out, "cme audit", shared=True)  # reads files a run or an import may be writing
@@ -480,7 +481,9 @@ def portal(
                       f"(e.g. `export {KEY_ENV}=$(openssl rand -hex 32)`): it signs the mailed "
                       f"links, and is never kept in the repository[/red]")
         raise typer.Exit(2)
-    if not (out / "warehouse.duckdb").exists():
+    from cme.warehouse import warehouse_url
+
+    if not warehouse_url() and not (out / "warehouse.duckdb").exists():
         raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
                                  param_hint="'--out'")
     try:
@@ -517,11 +520,15 @@ def retention(
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from cme.retention import RetentionError, apply, dry_run as list_beyond
+    from cme.retention import POSTGRES_REFUSAL, RetentionError, apply, dry_run as list_beyond
+    from cme.warehouse import warehouse_url
     from cme.settings import SettingsError, load_settings
 
     if dry_run == apply_:
         raise typer.BadParameter("give exactly one of --dry-run or --apply")
+    if warehouse_url():  # before the lock and the settings: nothing is read or changed
+        console.print(f"[red]{escape(POSTGRES_REFUSAL)}[/red]", soft_wrap=True)
+        raise typer.Exit(2)
     try:
         provider = load_settings(settings)
     except SettingsError as exc:

@@ -30,6 +30,13 @@ log = logging.getLogger(__name__)
 
 ARCHIVE_DIR = Path("archive") / "retention"
 
+# Not ported: the archive is written by DuckDB's COPY ... (format parquet) straight from the
+# warehouse, and the staging uses DuckDB-only SQL (docs/decisions.md, "The warehouse on
+# PostgreSQL"). Refused before anything is read, so nothing is half-purged.
+POSTGRES_REFUSAL = ("cme retention does not run on a PostgreSQL warehouse yet (CME_WAREHOUSE_URL "
+                    "is set): its archive and purge are written for the DuckDB file only. "
+                    "Nothing was read or changed; purge on PostgreSQL is not available.")
+
 DDL = """
 create schema if not exists retention;
 create table if not exists retention.purge_log (
@@ -224,8 +231,10 @@ def _lines(con) -> list[Line]:
 
 
 def _connect(warehouse: Path, read_only: bool):
-    from cme.warehouse import connect
+    from cme.warehouse import connect, warehouse_url
 
+    if warehouse_url():
+        raise RetentionError(POSTGRES_REFUSAL)
     if not Path(warehouse).exists():
         raise RetentionError(f"no warehouse at {warehouse}: run `cme run` first")
     return connect(Path(warehouse), read_only=read_only)

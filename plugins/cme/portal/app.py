@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cme.portal import mailer, records, tokens
 from cme.portal.store import PortalStore
-from cme.warehouse import duckdb_config
+from cme.warehouse import connect, duckdb_config, warehouse_url
 
 log = logging.getLogger("cme.portal")
 HERE = Path(__file__).parent
@@ -72,6 +72,8 @@ def create_app(out_dir: Path, settings, key: bytes, public_url: str) -> FastAPI:
         return page(request, "message.html", exc.status_code, message=exc.detail)
 
     def open_warehouse():
+        if warehouse_url():  # PostgreSQL: MVCC, a read never waits for the run
+            return connect(warehouse, read_only=True)
         try:
             return duckdb.connect(str(warehouse), read_only=True, config=duckdb_config())
         except duckdb.IOException:
@@ -86,7 +88,8 @@ def create_app(out_dir: Path, settings, key: bytes, public_url: str) -> FastAPI:
             deadline = time.monotonic() + WAREHOUSE_WAIT_SECONDS
             while True:
                 try:
-                    with duckdb.connect(str(warehouse), read_only=True, config=duckdb_config()) as con:
+                    with (connect(warehouse, read_only=True) if warehouse_url() else
+                          duckdb.connect(str(warehouse), read_only=True, config=duckdb_config())) as con:
                         people = records.people_for_email(con, email)
                     break
                 except duckdb.IOException:

@@ -19,12 +19,13 @@ from main.fct_credit_awards as awards
 inner join main.dim_activities as act using (activity_id)
 inner join intermediate.int_credit_types_configured as ct using (credit_type)
 where awards.person_id = $person
-group by all
+group by act.title, awards.activity_id, ct.report_label, awards.unit
 order by max(awards.completed_on) desc, awards.activity_id, ct.report_label
 """
 
 YEARS_SQL = """
-select distinct year(completed_on) from main.fct_credit_awards where person_id = $person order by 1 desc
+select distinct cast(extract(year from completed_on) as bigint)
+from main.fct_credit_awards where person_id = $person order by 1 desc
 """
 
 
