@@ -38,12 +38,14 @@ demo: $(STAMP)
 	@echo "Warehouse: $(DEMO)/out/warehouse.duckdb   Run summaries: $(DEMO)/out/reports/"
 	@echo "Certificates: $(DEMO)/out/certificates/   Transcripts: $(DEMO)/out/transcripts/"
 
-## make test: the whole suite (unit, dbt unit tests, DAG import, end to end through Airflow,
-## the dashboard in headless Chromium)
+## make test: the linter (under a second), then the whole suite (unit, dbt unit tests, DAG
+## import, end to end through Airflow, PostgreSQL, the dashboard in headless Chromium)
+# CI runs this, so a lint finding fails CI as a test would.
 # Two workers (the machine has two cores); tests/conftest.py schedules each test file on
-# one worker (its module fixtures run once), every file using the shared 3-day DAG run on
+# one worker (its module fixtures run once), every file using the shared 3-day run on
 # the same worker, and the longest first.
 test: $(STAMP) $(CHROMIUM) $(PG_INITDB)
+	$(BIN)/ruff check plugins dags tests
 	$(BIN)/python -m pytest -n 2
 
 ## make check (contributors, before a commit): the linter, then the fast tests: every
