@@ -41,6 +41,16 @@ def _range(start: str, end: str, start_option: str = "--from", end_option: str =
     return first, last
 
 
+def _require_warehouse(out: Path) -> None:
+    """A reading command's --out must hold the DuckDB warehouse, unless the warehouse is
+    PostgreSQL (CME_WAREHOUSE_URL)."""
+    from cme.warehouse import warehouse_url
+
+    if not warehouse_url() and not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
+        raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
+                                 param_hint="'--out'")
+
+
 def _folder(path: Path, option: str = "--out", must_exist: bool = False) -> Path:
     """A folder argument: refused (usage error, exit 2) when it is a file, when a parent on
     its way is a file, or (must_exist) when it does not exist."""
@@ -326,9 +336,7 @@ def transcript(
         raise typer.BadParameter(f"--to {last} is before --from {first}", param_hint="'--to'")
     from cme.warehouse import warehouse_url
 
-    if not warehouse_url() and not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
-        raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
-                                 param_hint="'--out'")
+    _require_warehouse(out)
     if not warehouse_url():  # PostgreSQL: reading never waits for, nor blocks, a run's writes
         _lock(ctx, out, "cme transcript", shared=True)  # not while a run or an import writes
     try:
@@ -357,13 +365,9 @@ def certificates(
     from cme.certificates import CertificateKeyError, write_certificates
     from cme.settings import SettingsError, load_settings
 
-    from cme.warehouse import warehouse_url
-
     if bool(who) == everyone:
         raise typer.BadParameter("name people or learner accounts, or give --all")
-    if not warehouse_url() and not (_folder(out, must_exist=True) / "warehouse.duckdb").exists():
-        raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
-                                 param_hint="'--out'")
+    _require_warehouse(out)
     try:
         provider = load_settings(settings)
     except SettingsError as exc:
@@ -398,12 +402,11 @@ def audit(
     from rich.console import Console as RichConsole
 
     from cme.audit import render, trace
-    from cme.warehouse import connect, warehouse_url
+    from cme.warehouse import connect
 
     # OUT must exist on PostgreSQL too: the audit hashes the run's files there
-    if not (_folder(out, must_exist=True) / "warehouse.duckdb").exists() and not warehouse_url():
-        raise typer.BadParameter(f"{out} holds no warehouse.duckdb: give the --out of `cme run`",
-                                 param_hint="'--out'")
+    _folder(out, must_exist=True)
+    _require_warehouse(out)
     _lock(ctx, out, "cme audit", shared=True)  # reads files a run or an import may be writing
     with connect(out / "warehouse.duckdb", read_only=True) as con:
         result = trace(con, out.resolve(), record_key)
