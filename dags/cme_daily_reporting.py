@@ -57,6 +57,10 @@ SCHEDULE_TIMEZONE = os.environ.get("CME_SCHEDULE_TIMEZONE") or "America/Chicago"
 LANDING_POKE = timedelta(seconds=float(os.environ.get("CME_LANDING_POKE_SECONDS", "300")))
 
 # Downstream DAGs (exports, dashboards) can be scheduled on the marts being refreshed.
+# The event comes from refresh_ledger_marts, the last task that writes marts: after
+# dbt_build the body marts, the exception queue and fct_submission_ledger do not yet show
+# what the exports just wrote (issue 15). It is emitted whatever the exports' outcome
+# (the task runs on all_done), and not when a preparation step failed (the task skips).
 MARTS = Asset("cme://warehouse/marts")
 
 
@@ -243,7 +247,7 @@ def cme_daily_reporting():
         except IngestRefused as exc:
             raise AirflowFailException(f"IngestRefused: {exc}") from None
 
-    @task(outlets=[MARTS], retries=1)
+    @task(retries=1)
     def dbt_build() -> dict:
         """One `dbt build`; a failure names each failed model or test."""
         from cme.pipeline import build as run
@@ -272,7 +276,7 @@ def cme_daily_reporting():
         get_current_context()["body_name"] = body
         return run(_ctx(), body)
 
-    @task(trigger_rule="all_done", retries=1)
+    @task(trigger_rule="all_done", retries=1, outlets=[MARTS])
     def refresh_ledger_marts() -> dict:
         """After the exports, whatever their outcome; skipped when a preparation step failed."""
         from cme.pipeline import refresh_after_export

@@ -40,6 +40,9 @@ BAD_ARGUMENTS = [
     (["transcript", "--all", "--out", "{file}"], "is a file"),
     (["transcript", "--all", "--out", "{tmp}", "--from", "2026-11-20", "--to", "2026-11-01"], "before"),
     (["transcript", "--all", "--out", "{tmp}"], "no warehouse.duckdb"),
+    (["docs", "--out", "{tmp}"], "no warehouse.duckdb"),  # not an empty one made up
+    (["docs", "--out", "{tmp}/missing", "--serve"], "does not exist"),
+    (["freshness", "--out", "{tmp}"], "no warehouse.duckdb"),
     (["generate", "--out", "{file}"], "is a file"),
     (["generate", "--out", "{file}/days"], "cannot be created"),
     (["generate", "--out", "{tmp}/gen", "--start", "2026-13-01"], "YYYY-MM-DD"),

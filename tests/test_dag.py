@@ -45,6 +45,19 @@ def test_daily_dag_runs_one_task_at_a_time_in_stage_order(dagbag):
     assert {"cme", "compliance"} <= set(dag.tags)
 
 
+def test_the_marts_asset_is_announced_by_the_task_that_last_writes_the_marts(dagbag):
+    """Issue 15: the outlet sat on dbt_build, so a DAG scheduled on the marts started before
+    the exports' ledger rows reached the body marts, the exception queue and
+    fct_submission_ledger. refresh_ledger_marts rebuilds those after every export."""
+    dag = dagbag.dags["cme_daily_reporting"]
+    announcing = {t.task_id: [o.uri for o in t.outlets] for t in dag.tasks if t.outlets}
+    assert announcing == {"refresh_ledger_marts": ["cme://warehouse/marts"]}
+    refresh = dag.get_task("refresh_ledger_marts")
+    # nothing after it rebuilds a mart: only the summary and the final check follow
+    assert refresh.get_flat_relative_ids(upstream=False) == {"run_summary", "check_exports"}
+    assert refresh.trigger_rule == "all_done"  # announced even when one body's export failed
+
+
 def test_a_run_starts_after_its_day_and_waits_for_the_landing_folder(dagbag):
     """Issue 10: '@daily' gave a run the date it started on, so it read an empty folder.
     The run for D covers [D, D+1) in the provider's time zone and waits for landing/<D>/."""

@@ -706,3 +706,14 @@ def test_audit_portal_and_retention_on_a_postgresql_built_by_dbt(tmp_path, pg_ur
     with on_pg(pg_url, monkeypatch):
         assert rows("raw.lms_completions") == before and before
     assert not (pg_out / "archive").exists()
+
+    # (4) `cme freshness` and `cme docs` read the PostgreSQL warehouse (issue 15)
+    fresh = run_cme("freshness", "--out", pg_out, env={URL_ENV: pg_url})
+    assert "landing.loaded_files: " in fresh.stdout and f"newest extract {day}" in fresh.stdout, \
+        fresh.stdout + fresh.stderr
+    assert fresh.returncode in (0, 1)  # error (exit 1) once the generated day is 5 days old
+    docs = run_cme("docs", "--out", pg_out, env={URL_ENV: pg_url})
+    assert docs.returncode == 0, docs.stdout + docs.stderr
+    catalog = json.loads((pg_out / "docs" / "catalog.json").read_text())["nodes"]
+    assert "uan" in catalog["model.cme_reporting.fct_credit_awards"]["columns"]
+    assert not (pg_out / "warehouse.duckdb").exists()

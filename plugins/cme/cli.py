@@ -424,6 +424,75 @@ def audit(
 
 
 @app.command()
+def docs(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", help="Output directory of the runs (holds warehouse.duckdb)."),
+    serve: bool = typer.Option(False, "--serve", help="Then serve the docs until Ctrl-C."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on (with --serve)."),
+    port: int = typer.Option(8070, "--port", help="Port to serve on (with --serve)."),
+):
+    """Generate the dbt docs of the warehouse in OUT (every model and column with its
+    description, lineage, and the built tables' columns and row counts) into OUT/docs/,
+    readable by the owner only; --serve serves them on http://127.0.0.1:8070/."""
+    from cme.dbt_runner import DbtBuildError, dbt_docs
+    from cme.warehouse import warehouse_url
+
+    _require_warehouse(out)
+    if not warehouse_url():  # the DuckDB file: not while a run or an import writes
+        _lock(ctx, out, "cme docs", shared=True)
+    try:
+        site = dbt_docs(out / "warehouse.duckdb", out / "docs")
+    except DbtBuildError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"dbt docs of {out.resolve()} written to {site}")
+    if serve:
+        import functools
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        class Quiet(SimpleHTTPRequestHandler):
+            def log_message(self, format, *args):  # noqa: A002 - the base class's name
+                pass
+
+        handler = functools.partial(Quiet, directory=str(site))
+        with ThreadingHTTPServer((host, port), handler) as server:
+            console.print(f"serving them at http://{host}:{port}/ (Ctrl-C stops it)")
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                pass
+
+
+@app.command()
+def freshness(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", help="Output directory of the runs (holds warehouse.duckdb)."),
+):
+    """Say how old the newest landed extract is (`dbt source freshness` on the landing
+    sources): pass, warn (a daily extract is missing: 3 days) or error (5 days). Exits 1
+    on error only, so a scheduler or monitor can alert on it; a warning exits 0."""
+    from cme.dbt_runner import DbtBuildError, dbt_freshness
+    from cme.warehouse import warehouse_url
+
+    _require_warehouse(out)
+    if not warehouse_url():
+        _lock(ctx, out, "cme freshness", shared=True)
+    try:
+        results = dbt_freshness(out / "warehouse.duckdb", out / "dbt" / "freshness")
+    except DbtBuildError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+    colour = {"pass": "green", "warn": "yellow", "error": "red"}
+    for r in results:
+        newest = (r["max_loaded_at"] or "none")[:10]
+        typer.secho(f"{r['source']}: {r['status']}, newest extract {newest}, {r['hours_ago']:g} h ago "
+                    f"(warn after {r['warn_after_hours']:g} h, error after {r['error_after_hours']:g} h)",
+                    fg=colour.get(r["status"]))
+    if any(r["status"] == "error" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
 def summary(out: Path = typer.Option(..., "--out"), day: str = typer.Option(..., "--date")):
     """Print the run summary of a date that has run."""
     from cme.summary import format_summary

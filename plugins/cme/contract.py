@@ -3,6 +3,9 @@
 Ingest reads this to parse, type and quarantine rows, the raw tables' DDL is
 generated from it, and so is the document for the people who write the extracts,
 docs/landing-contract.md (cme.contract_doc; a test fails when the two differ).
+The dbt staging models (dbt_project/models/staging/landing/) name the columns again
+by hand, as do the quarantine keys of int_quarantined_rows_resolved: a test fails when
+a staging model does not select a contract column (tests/test_dbt_conventions.py).
 """
 from __future__ import annotations
 

@@ -174,6 +174,65 @@ def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_d
     return counts
 
 
+def dbt_freshness(warehouse: Path, work_dir: Path) -> list[dict]:
+    """`dbt source freshness` of the landing sources (thresholds in _landing__sources.yml)
+    against this warehouse, DuckDB or PostgreSQL. One dict per source checked: source,
+    status (pass, warn, error), max_loaded_at, hours_ago, warn_after_hours,
+    error_after_hours. Raises DbtBuildError when dbt could not check at all."""
+    work_dir = private_dir(Path(work_dir))
+    target = work_dir / "target"
+    results_path = target / "sources.json"
+    results_path.unlink(missing_ok=True)
+    _ok, output = _invoke(["source", "freshness", "--select", "source:landing", "--project-dir",
+                           str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                           "--target-path", str(target), "--log-path", str(work_dir / "logs"),
+                           "--output", str(results_path), *target_args()], warehouse)
+    log.info("dbt source freshness output:\n%s", output[-20000:])
+    results = json.loads(results_path.read_text())["results"] if results_path.exists() else []
+    if not results or any(r["status"] == "runtime error" for r in results):
+        tail = _ANSI.sub("", output).strip().splitlines()[-5:]
+        raise DbtBuildError("dbt source freshness failed: " + " / ".join(tail))
+
+    def hours(rule: dict | None) -> float | None:
+        if not rule or rule.get("count") is None:
+            return None
+        return rule["count"] * {"minute": 1 / 60, "hour": 1, "day": 24}[rule["period"]]
+
+    return [{"source": r["unique_id"].split(".", 2)[2], "status": r["status"],
+             "max_loaded_at": r["max_loaded_at"],
+             "hours_ago": round(r["max_loaded_at_time_ago_in_s"] / 3600, 1),
+             "warn_after_hours": hours(r["criteria"].get("warn_after")),
+             "error_after_hours": hours(r["criteria"].get("error_after"))} for r in results]
+
+
+DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
+
+
+def dbt_docs(warehouse: Path, dest: Path) -> Path:
+    """`dbt docs generate` against this warehouse (the DuckDB file, or PostgreSQL with
+    CME_WAREHOUSE_URL), written to `dest` (owner only: the catalog has table sizes and the
+    SQL). `--no-compile`: the catalog comes from the built relations, so the models are not
+    compiled again (they read the run clock, which exists only during a build). Raises
+    DbtBuildError naming dbt's error when it fails."""
+    dest = private_dir(Path(dest))
+    common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+              "--target-path", str(dest / "target"), "--log-path", str(dest / "logs"), *target_args()]
+    # `docs generate --no-compile` writes no manifest.json: `dbt parse` writes it first
+    ok, output = _invoke(["parse", *common], warehouse)
+    if ok:
+        ok, more = _invoke(["docs", "generate", "--no-compile", *common], warehouse)
+        output += more
+    log.info("dbt docs generate output:\n%s", output[-20000:])
+    target = dest / "target"
+    if not ok or not all((target / name).exists() for name in DOCS_FILES):
+        tail = _ANSI.sub("", output).strip().splitlines()[-5:]
+        raise DbtBuildError("dbt docs generate failed: " + " / ".join(tail))
+    for name in DOCS_FILES:  # the site is these three files; the rest of target/ stays put
+        (dest / name).write_bytes((target / name).read_bytes())
+        os.chmod(dest / name, 0o600)
+    return dest
+
+
 def dbt_unit_tests(work_dir: Path) -> subprocess.CompletedProcess:
     """Run every dbt unit test against an empty warehouse built from the project's
     schema (`dbt build --empty`: every relation, no rows), as CI does for a change."""

@@ -2,11 +2,8 @@
    content role (staff are exempt) of an activity, judged on their latest
    disclosure for that activity and role. Each problem carries its due date (the
    role start, or the activity start), so problems show before they are findings. #}
-with rows as (
-    {{ first_row_per(ref('stg_landing__faculty_disclosures'), ['disclosure_id', 'relationship_seq'],
-                     'extracted_on desc, source_line desc') }}
-),
-activities as (select * from {{ ref('dim_activities') }}),
+with rows as (select * from {{ ref('int_faculty_disclosures_deduplicated') }}),
+activities as (select * from {{ ref('int_activities_deduplicated') }}),
 documents as (select * from {{ ref('stg_landing__disclosure_documents') }}),
 
 disclosures as (

@@ -1,8 +1,10 @@
 {# A quarantined row is resolved when a later extract loads a row with the same
-   key (the provider re-sent it corrected). Keys per file come from the landing contract. #}
+   key (the provider re-sent it corrected). Keys per file are the landing contract's
+   (cme.contract, Extract.key; tests/test_dbt_conventions.py checks they agree). #}
 {% set keys = {
     'activities.csv': ('stg_landing__activities', ['activity_id']),
     'activity_credits.csv': ('stg_landing__activity_credits', ['activity_id', 'credit_type']),
+    'commercial_support.csv': ('stg_landing__commercial_supports', ['activity_id', 'supporter']),
     'learners.csv': ('stg_landing__learners', ['learner_id']),
     'learner_licenses.csv': ('stg_landing__learner_licenses', ['learner_id', 'state', 'license_number']),
     'learner_board_ids.csv': ('stg_landing__learner_board_ids', ['learner_id', 'board']),

@@ -14,7 +14,7 @@
 {# Text columns are cast to the target's string type: PostgreSQL otherwise mixes text and
    varchar here, and the incremental run's schema check (on_schema_change: fail) would
    see a changed type on every run. A no-op on DuckDB (varchar). #}
-with current_exceptions as (select * from {{ ref('int_exceptions_collected') }}),
+with current_exceptions as (select * from {{ ref('fct_compliance_exceptions_current') }}),
 
 {% if is_incremental() %}
 previous as (select * from {{ this }}),

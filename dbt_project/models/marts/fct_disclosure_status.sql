@@ -1,10 +1,7 @@
 {# Disclosure status per activity and person in a content role: compliant, at risk
    (problems not yet due), or finding (problems past due). Upcoming activities with
    open problems are flagged so staff act before the problems become findings. #}
-with rows as (
-    {{ first_row_per(ref('stg_landing__faculty_disclosures'), ['disclosure_id', 'relationship_seq'],
-                     'extracted_on desc, source_line desc', where="role <> 'staff'") }}
-),
+with rows as (select * from {{ ref('int_faculty_disclosures_deduplicated') }} where role <> 'staff'),
 problems as (select * from {{ ref('int_disclosures_evaluated') }}),
 activities as (select * from {{ ref('dim_activities') }}),
 

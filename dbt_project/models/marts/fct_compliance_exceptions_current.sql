@@ -1,7 +1,10 @@
 {# Every problem open as of this run, from every source (rules section 7).
    Record-level problems (the marts' error_codes, WINDOW_CLOSED among them)
    concern records not yet sent; LATE is judged against the as-of date. exception_id is a hash of body, reason and
-   subject, so the same problem keeps its id across runs. #}
+   subject, so the same problem keeps its id across runs.
+   A mart-layer step (it reads the body marts and the dimensions), ephemeral: it is
+   fct_compliance_exceptions' input, not a table of its own; analysts read the queue. #}
+{{ config(materialized='ephemeral') }}
 with pars as (select * from {{ ref('fct_pars_records') }}),
 cebroker as (select * from {{ ref('fct_cebroker_records') }}),
 cpe as (select * from {{ ref('fct_cpe_monitor_records') }}),
