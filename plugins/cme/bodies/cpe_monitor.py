@@ -17,10 +17,8 @@ select
     r.record_key, r.record_action, r.provider_number, r.epid, r.date_of_birth, r.uan,
     r.participation_date, r.action, r.contact_hours, r.due_on, r.window_closes_on,
     array_to_string(r.error_codes, ',') as open_errors,
-    round(r.contact_hours / t.step, 6) = floor(round(r.contact_hours / t.step, 6)) as hours_on_step,
-    r.record_hash
+    r.credits_on_step, r.record_hash
 from main.fct_cpe_monitor_records as r
-cross join (select min(step) as step from intermediate.int_credit_types_configured where body = $body) as t
 where r.submission_state = 'pending'
 order by r.record_key
 """

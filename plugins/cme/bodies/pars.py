@@ -12,25 +12,18 @@ from cme.bodies.base import Body, Field, OutputFile, ReceiptRow, write_atomicall
 from cme.settings import ProviderSettings
 from cme.textcells import UnwritableValue, neutralise
 
+# The records due, with the rule columns the mart computes (credits_on_step,
+# credits_within_designation, npi_check_digit_ok): the records suite checks them.
 GATE_SQL = """
-with step as (select step from intermediate.int_credit_types_configured where credit_type = 'AMA_PRA_1'),
-maxima as (
-    select person_id, activity_id, completed_on, sum(max_credits) as max_cme_credits
-    from main.fct_credit_awards where credit_type = 'AMA_PRA_1'
-    group by person_id, activity_id, completed_on
-)
 select
     r.record_key, r.record_action, r.accme_activity_id, r.completion_date, r.first_name,
     r.last_name, r.date_of_birth, r.licensing_state, r.licensing_id_or_npi, r.cme_credits,
     r.ipce_credits, r.board, r.board_id, r.total_board_credits, r.credit_type_1, r.credits_1,
     r.credit_type_2, r.credits_2, r.credit_type_3, r.credits_3, r.due_on,
     array_to_string(r.error_codes, ',') as open_errors,
-    round(r.cme_credits / step.step, 6) = floor(round(r.cme_credits / step.step, 6)) as cme_on_step,
-    coalesce(maxima.max_cme_credits, 0) as max_cme_credits,
+    r.credits_on_step, r.credits_within_designation, r.npi_check_digit_ok,
     r.record_hash
 from main.fct_pars_records as r
-cross join step
-left join maxima using (person_id, activity_id, completed_on)
 where r.submission_state = 'pending' and r.body = $body
 order by r.record_action desc, r.record_key
 """
