@@ -141,7 +141,7 @@ def deliver_body(warehouse: Path, body: ReportingBody, run_date: date, settings:
                     missing.append(item)
             return missing
 
-        # 1. decisions that were still to come (PARS answers within 24 hours)
+        # 1. decisions that were still to come (a body that answers later, within a day)
         for item in [i for i in open_records if i.state == "sent" and i.reference]:
             answer = _retrying(lambda: client.poll(item.reference), result)  # noqa: B023 - called at once
             if answer:

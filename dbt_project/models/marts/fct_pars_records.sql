@@ -181,9 +181,11 @@ final as (
             = floor(round(records.cme_credits / cme_step.step, 6)) as credits_on_step,
         records.record_action <> 'Add'
             or coalesce(maxima.max_cme_credits, 0) >= records.cme_credits as credits_within_designation,
-        records.licensing_state is not null
-            or coalesce(records.licensing_id_or_npi, '') = ''
-            or {{ is_valid_npi('records.licensing_id_or_npi') }} as npi_check_digit_ok
+        {# a case, so the check digit's casts never see a license number #}
+        case when records.licensing_state is not null or coalesce(records.licensing_id_or_npi, '') = '' then true
+             when {{ regex_full_match('records.licensing_id_or_npi', "'[0-9]{10}'") }}
+                 then {{ is_valid_npi('records.licensing_id_or_npi') }}
+             else false end as npi_check_digit_ok
     from records
     cross join (select max(nullif(step, 0)) as step from credit_types where credit_type = 'AMA_PRA_1') as cme_step
     left join maxima
