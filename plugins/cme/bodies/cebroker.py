@@ -26,19 +26,9 @@ order by r.course_number, r.completion_date, r.record_key
 """
 
 BATCH_SQL = """
-with records as (select * from main.fct_cebroker_records),
-awards as (
-    select a.* from main.fct_credit_awards as a
-    where a.body = $body and a.person_id in (select person_id from main.dim_people where holds_cebroker_license)
-)
-select
-    (select count(*) from awards as a
-     where not exists (select 1 from records as r where r.person_id = a.person_id
-                       and r.activity_id = a.activity_id and r.completed_on = a.completed_on))
-        as uncovered_awards,
-    (select count(*) - count(distinct record_key) from records) as duplicate_keys,
-    coalesce((select bool_and(coalesce(provider_number, '') <> '') from records), true)
-        as provider_number_set
+select uncovered_awards, duplicate_keys, provider_number_set
+from main.fct_gate_batch_totals
+where body = $body
 """
 
 SCHEMA = Path(__file__).with_name("schemas") / "cebroker_roster.xsd"

@@ -24,14 +24,9 @@ order by r.record_key
 """
 
 BATCH_SQL = """
-with records as (select * from main.fct_cpe_monitor_records)
-select
-    coalesce((select sum(contact_hours) from records), 0) as contact_hours_in_records,
-    coalesce((select sum(credits_awarded) from main.fct_credit_awards where body = $body), 0)
-        as contact_hours_awarded,
-    (select count(*) - count(distinct record_key) from records) as duplicate_keys,
-    coalesce((select bool_and(coalesce(provider_number, '') <> '') from records), true)
-        as provider_number_set
+select contact_hours_in_records, contact_hours_awarded, duplicate_keys, provider_number_set
+from main.fct_gate_batch_totals
+where body = $body
 """
 
 

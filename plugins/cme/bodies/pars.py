@@ -29,23 +29,9 @@ order by r.record_action desc, r.record_key
 """
 
 BATCH_SQL = """
-with awards as (
-    select * from main.fct_credit_awards
-    where credit_type = 'AMA_PRA_1' or is_moc or (credit_type = 'IPCE' and $body = 'JA_PARS')
-),
-expected as (
-    select sum(greatest(boards, 1)) as n from (
-        select count(distinct moc_board) as boards from awards group by person_id, activity_id, completed_on
-    ) as per_completion
-),
-records as (select * from main.fct_pars_records where body = $body and record_action = 'Add')
-select
-    (select count(*) from records) as add_records,
-    coalesce((select n from expected), 0) as expected_records,
-    coalesce((select sum(cme_credits) from records), 0) as cme_credits_in_records,
-    coalesce((select sum(credits_awarded) from awards where credit_type = 'AMA_PRA_1'), 0) as cme_credits_awarded,
-    (select count(*) - count(distinct record_key || record_action) from main.fct_pars_records where body = $body)
-        as duplicate_keys
+select add_records, expected_records, cme_credits_in_records, cme_credits_awarded, duplicate_keys
+from main.fct_gate_batch_totals
+where body = $body
 """
 
 
