@@ -7,6 +7,11 @@ totals is validated against `expectations/<suite>_batch.json`; any failure
 there, or a batch-scope expectation failing on the records, stops that body's
 export for the run and says why. Every validation lands in Data Docs.
 
+The rules themselves are computed in dbt, in the body's mart (`error_codes`, rule columns
+such as `credits_on_step`) and in fct_gate_batch_totals: the gate reads them as they are
+and recomputes nothing (docs/decisions.md, "where a gate rule lives"). It names no body:
+what it needs comes from the body (`ReportingBody`).
+
 GX's SQL path is broken on DuckDB (stack notes), hence frames.
 """
 from __future__ import annotations
