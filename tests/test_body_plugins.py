@@ -142,7 +142,7 @@ def test_a_new_body_module_goes_through_gate_export_and_delivery_unnamed(plugged
     warehouse, out = plugged_in, plugged_in.parent
     body = all_bodies()["DUMMY_BODY"]
     assert body in cme.bodies.active_bodies(ProviderSettings())
-    settings = ProviderSettings().model_copy(update={"transport": {"DUMMY_BODY": "http"}})
+    settings = ProviderSettings(transport={"DUMMY_BODY": "http"})  # a module's body is a known body
 
     gate = gates.run_gate(warehouse, body, DAY, out, settings)
     assert gate.records_due == 5 and gate.stopped == []
