@@ -14,7 +14,7 @@ SECRET_LICENSE = "lic 4242 of Zelda"  # fails ^[A-Z0-9-]+$
 def _row(record_key: str, license_number: str) -> dict:
     return dict(open_errors="", course_number="20123", license_number=license_number, state="FL",
                 completion_date="11/16/2026", first_name="Zelda", last_name="Quist",
-                credit_hours=1.0, hours_on_step=True, due_on=date(2026, 12, 16),
+                credit_hours=1.0, credits_on_step=True, due_on=date(2026, 12, 16),
                 record_key=record_key)
 
 

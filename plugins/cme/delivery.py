@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
-from cme.bodies.base import Body, load_fields
+from cme.bodies.base import ReportingBody, load_fields
 from cme.ledger import CrashPoints, LedgerRecord, append, ensure_ledger
 from cme.settings import ProviderSettings
 from cme.transport import Answer, Connection, TransientError, resolve_connection
@@ -92,7 +92,7 @@ class _Open:
         return {**self.record.payload, "record_key": self.record.record_key}
 
 
-def deliver_body(warehouse: Path, body: Body, run_date: date, settings: ProviderSettings,
+def deliver_body(warehouse: Path, body: ReportingBody, run_date: date, settings: ProviderSettings,
                  conn: Connection | None = None, timeout: float = 2.0) -> DeliveryResult:
     transport = settings.transport.get(body.name, "file")
     result = DeliveryResult(body.name, run_date.isoformat(), transport)
@@ -141,7 +141,7 @@ def deliver_body(warehouse: Path, body: Body, run_date: date, settings: Provider
                     missing.append(item)
             return missing
 
-        # 1. decisions that were still to come (PARS answers within 24 hours)
+        # 1. decisions that were still to come (a body that answers later, within a day)
         for item in [i for i in open_records if i.state == "sent" and i.reference]:
             answer = _retrying(lambda: client.poll(item.reference), result)  # noqa: B023 - called at once
             if answer:
@@ -149,8 +149,9 @@ def deliver_body(warehouse: Path, body: Body, run_date: date, settings: Provider
         # 2. records in doubt are looked up before anything is sent again
         to_send = [i for i in open_records if i.state == "written"]
         to_send += lookup_all([i for i in open_records if i.state == "sending"])
-        # 3. send: one request per record, or per roster group for CE Broker
-        chunks = [to_send] if body.name == "CE_BROKER" and to_send else [[i] for i in to_send]
+        # 3. send: `request_size` records per request (None: all of them in one)
+        size = body.request_size or max(len(to_send), 1)
+        chunks = [to_send[start:start + size] for start in range(0, len(to_send), size)]
         for chunk in chunks:
             for batch in {i.batch_id for i in chunk}:
                 append(con, batch_id=batch, body=body.name, event="sending", run_date=run_date,

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
-from cme.bodies.base import Body, load_fields, sha256_file, write_atomically
+from cme.bodies.base import ReportingBody, load_fields, sha256_file, write_atomically
 from cme.gates import gate_path
 from cme.ledger import (CrashPoints, LedgerRecord, append, append_rows, ensure_ledger, event_rows,
                         held_versions, next_batch_id, open_batches)
@@ -65,7 +65,7 @@ def _batch_leftovers(folder: Path, batch_id: str) -> list[Path]:
                    *folder.glob(f".{batch_id}.*")})
 
 
-def _recover(con, body: Body, out: Path, settings: ProviderSettings) -> list[str]:
+def _recover(con, body: ReportingBody, out: Path, settings: ProviderSettings) -> list[str]:
     """Finish or abandon batches a crash left between `prepared` and `written`.
 
     Only the records of the batch still lacking `written` are finished: with a whole
@@ -117,7 +117,7 @@ def _recover(con, body: Body, out: Path, settings: ProviderSettings) -> list[str
     return done
 
 
-def export_body(warehouse: Path, body: Body, run_date: date, out: Path,
+def export_body(warehouse: Path, body: ReportingBody, run_date: date, out: Path,
                 settings: ProviderSettings) -> ExportResult:
     gate_file = gate_path(out, body.name, run_date)
     if not gate_file.exists():
@@ -168,7 +168,7 @@ def _page_size() -> int:
     return int(os.environ.get("CME_EXPORT_PAGE_RECORDS") or EXPORT_PAGE_RECORDS)
 
 
-def _pending_pages(con, body: Body, columns: list[str]):
+def _pending_pages(con, body: ReportingBody, columns: list[str]):
     """The body's pending records, in write order, as frames of at most EXPORT_PAGE_RECORDS
     rows. Read through a second connection, so the ledger can be written between pages."""
     reader = con.cursor()
@@ -188,7 +188,7 @@ def _pending_pages(con, body: Body, columns: list[str]):
         reader.close()
 
 
-def _write_batch(con, body: Body, run_date: date, out: Path, settings: ProviderSettings,
+def _write_batch(con, body: ReportingBody, run_date: date, out: Path, settings: ProviderSettings,
                  fields, records: list[dict], result: ExportResult) -> None:
     batch_id = next_batch_id(con, body.name, run_date)
     ledger_records = [LedgerRecord(r["record_key"], r["record_action"], r["record_hash"],
@@ -202,7 +202,7 @@ def _write_batch(con, body: Body, run_date: date, out: Path, settings: ProviderS
     crash.check("after_prepared")
     folder = private_dir(submission_dir(out, body.name, run_date))
     staging = private_dir(folder / f".{batch_id}.tmp")
-    outputs = body.write(sorted(records, key=_write_order), fields, staging, batch_id, settings)
+    outputs = body.write(sorted(records, key=body.write_order), fields, staging, batch_id, settings)
     manifest = {"batch_id": batch_id, "body": body.name, "run_date": run_date.isoformat(),
                 "record_count": len(records), "files": []}
     for output in outputs:
@@ -232,9 +232,3 @@ def _write_batch(con, body: Body, run_date: date, out: Path, settings: ProviderS
     result.records_written += len(records)
     result.files += [f["name"] for f in manifest["files"]]
 
-
-def _write_order(record: dict) -> tuple:
-    # Deletes before Adds (a PARS correction withdraws the old version first);
-    # CE Broker rosters group by course and date.
-    return (record["record_action"] != "Delete", str(record.get("course_number") or ""),
-            str(record.get("completion_date") or ""), record["record_key"])

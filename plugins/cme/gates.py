@@ -7,6 +7,11 @@ totals is validated against `expectations/<suite>_batch.json`; any failure
 there, or a batch-scope expectation failing on the records, stops that body's
 export for the run and says why. Every validation lands in Data Docs.
 
+The rules themselves are computed in dbt, in the body's mart (`error_codes`, rule columns
+such as `credits_on_step`) and in fct_gate_batch_totals: the gate reads them as they are
+and recomputes nothing (docs/decisions.md, "where a gate rule lives"). It names no body:
+what it needs comes from the body (`ReportingBody`).
+
 GX's SQL path is broken on DuckDB (stack notes), hence frames.
 """
 from __future__ import annotations
@@ -20,8 +25,7 @@ from datetime import date
 from pathlib import Path
 
 from cme import PROJECT_DIR
-from cme.bodies.base import Body
-from cme.npi import is_valid_npi
+from cme.bodies.base import ReportingBody
 from cme.settings import ProviderSettings
 from cme.warehouse import connect, make_private, private_dir, read_frame
 
@@ -111,23 +115,18 @@ def without_values(outcome):
     return redacted
 
 
-def run_gate(warehouse: Path, body: Body, run_date: date, out: Path,
+def run_gate(warehouse: Path, body: ReportingBody, run_date: date, out: Path,
              settings: ProviderSettings) -> GateResult:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network here, and no telemetry
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    params = {"body": body.name, "states": ",".join(settings.cebroker_states)}
+    # the rules are computed in the marts (rule columns, error_codes): read them as they are
+    params = {"body": body.name}
     with connect(Path(warehouse), read_only=True) as con:
         records = read_frame(con, body.gate_sql, params)
         totals = read_frame(con, body.batch_sql, params)
-    if "licensing_id_or_npi" in records:
-        # NPI used (no licensing state): its check digit must hold
-        records["npi_check"] = [
-            "n/a" if state is not None or not ident
-            else ("ok" if is_valid_npi(ident) else "bad")
-            for state, ident in zip(records["licensing_state"], records["licensing_id_or_npi"])]
     gx_dir = private_dir(Path(out) / "gx")
     context = gx.get_context(mode="file", project_root_dir=str(gx_dir))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

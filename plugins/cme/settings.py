@@ -219,7 +219,14 @@ class ProviderSettings(BaseModel):
     def _known_bodies(cls, value: dict[str, str]) -> dict[str, str]:
         unknown = sorted(set(value) - set(BODIES))
         if unknown:
-            raise ValueError(f"unknown body {unknown}; expected some of {list(BODIES)}")
+            # a body added as a module in cme.bodies (imported here only then: the body
+            # modules import these settings, and their file libraries cost an import)
+            from cme.bodies import all_bodies
+
+            known = [*BODIES, *sorted(set(all_bodies()) - set(BODIES))]
+            unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown body {unknown}; expected some of {known}")
         return {**{body: "file" for body in BODIES}, **value}
 
     def dbt_vars(self) -> dict[str, object]:

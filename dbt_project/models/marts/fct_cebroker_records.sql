@@ -22,6 +22,7 @@ licenses as (
 profession_licenses as (select * from {{ ref('profession_licenses') }}),
 patterns as (select * from {{ ref('license_patterns') }}),
 tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CE_BROKER'),
+credit_types as (select * from {{ ref('int_credit_types_configured') }}),
 
 per_license as (
     select
@@ -81,8 +82,19 @@ hashed as (
     from current_records
 ),
 
-final as (
+records as (
     {{ add_records_with_state('hashed', 'tracked', one_live_version=true) }}
+),
+
+{# The record-level rule the gate checks besides the error codes, computed here once:
+   the hours are a whole number of the body's credit step (catalog seed). #}
+final as (
+    select
+        records.*,
+        round(records.credit_hours / body_step.step, 6)
+            = floor(round(records.credit_hours / body_step.step, 6)) as credits_on_step
+    from records
+    cross join (select min(nullif(step, 0)) as step from credit_types where body = 'CE_BROKER') as body_step
 )
 
 select * from final

@@ -14,6 +14,7 @@
 with awards as (select * from {{ ref('fct_credit_awards') }} where body = 'CPE_MONITOR'),
 people as (select * from {{ ref('dim_people') }}),
 tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CPE_MONITOR'),
+credit_types as (select * from {{ ref('int_credit_types_configured') }}),
 
 per_uan as (
     select
@@ -63,8 +64,19 @@ hashed as (
     from current_records
 ),
 
-final as (
+records as (
     {{ add_records_with_state('hashed', 'tracked', one_live_version=true) }}
+),
+
+{# The record-level rule the gate checks besides the error codes, computed here once:
+   the hours are a whole number of the body's credit step (catalog seed). #}
+final as (
+    select
+        records.*,
+        round(records.contact_hours / body_step.step, 6)
+            = floor(round(records.contact_hours / body_step.step, 6)) as credits_on_step
+    from records
+    cross join (select min(nullif(step, 0)) as step from credit_types where body = 'CPE_MONITOR') as body_step
 )
 
 select * from final

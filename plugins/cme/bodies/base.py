@@ -6,7 +6,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
 from cme.settings import ProviderSettings
 
@@ -38,13 +38,57 @@ class ReceiptRow:
     message: str = ""
 
 
+def deletes_first(record: dict) -> tuple:
+    """The default write order: Deletes before Adds (a PARS correction withdraws the old
+    version first), then by record key."""
+    return (record["record_action"] != "Delete", record["record_key"])
+
+
+@runtime_checkable
+class ReportingBody(Protocol):
+    """What a reporting body provides. The gates (cme.gates), the export (cme.export) and
+    HTTP delivery (cme.delivery) read only these, never a body's name: adding a body is
+    adding a module to cme.bodies whose BODIES lists objects like this (usually `Body`),
+    its rows in the body_fields seed, its reporting mart and its two suites.
+
+    - `name`: the body as the ledger, settings (`transport`) and body_fields spell it.
+    - `mart`: its reporting mart in `main` (columns record_key, record_action, record_hash,
+      submission_state, body, the body_fields sources, and the rule columns its suite reads).
+    - `suite`: expectations/<suite>_records.json and <suite>_batch.json.
+    - `gate_sql` / `batch_sql`: the records due and the one-row totals the suites check; they
+      read marts only and take `$body` as their only parameter.
+    - `write(records, fields, folder, batch_id, settings)`: the body's file format.
+    - `write_order(record)`: the sort key of a batch's records before `write`.
+    - `is_active(settings)`: whether the provider reports to this body.
+    - `client`: HTTP delivery (see `Body.client`), or None for file drops only.
+    - `request_size`: records per HTTP request (None: all records due in one request).
+    - `read_receipt` / `receipt_key`: reading the body's answer file (`cme receipts import`).
+    """
+    name: str
+    mart: str
+    suite: str
+    gate_sql: str
+    batch_sql: str
+    client: type | None
+    request_size: int | None
+    read_receipt: Callable[[Path, list[Field]], list[ReceiptRow]] | None
+    receipt_key: tuple[str, ...]
+
+    def write(self, records: list[dict], fields: list[Field], folder: Path, batch_id: str,
+              settings: ProviderSettings) -> list[OutputFile]: ...
+
+    def write_order(self, record: dict) -> tuple: ...
+
+    def is_active(self, settings: ProviderSettings) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Body:
-    """A reporting body: its mart, its gate queries and its file format.
+    """A reporting body: its mart, its gate queries and its file format (ReportingBody).
 
     `gate_sql` selects the records due to go (the frame the record suite checks);
-    `batch_sql` returns one row of totals the batch suite reconciles. Both take
-    the body name as their only parameter.
+    `batch_sql` returns one row of totals the batch suite reconciles. Both read marts
+    only and take the body name as their only parameter.
     """
     name: str
     mart: str
@@ -53,10 +97,13 @@ class Body:
     batch_sql: str
     write: Callable[[list[dict], list[Field], Path, str, ProviderSettings], list[OutputFile]]
     is_active: Callable[[ProviderSettings], bool] = lambda settings: True
+    write_order: Callable[[dict], tuple] = deletes_first
     # HTTP delivery: a class taking (Connection, fields, settings, timeout) with
     # send(records) -> {record_key: Answer}, lookup(record) -> Answer | None and
     # poll(reference) -> Answer | None. Records are the ledger payloads plus record_key.
     client: type | None = None
+    # records per send() call: 1 sends each record on its own, None all due at once
+    request_size: int | None = 1
     # File uploads: read_receipt(path, fields) -> list[ReceiptRow] reads the body's result
     # file for an uploaded submission (`cme receipts import`); receipt_key names the source
     # columns a result row is matched on against the ledger payloads (empty: all fields).

@@ -19,36 +19,16 @@ select
     r.record_key, r.record_action, r.provider_number, r.course_number, r.completion_date,
     r.license_profession, r.license_number, r.state, r.first_name, r.last_name, r.credit_hours,
     r.due_on, array_to_string(r.error_codes, ',') as open_errors,
-    round(r.credit_hours / t.step, 6) = floor(round(r.credit_hours / t.step, 6)) as hours_on_step,
-    r.record_hash
+    r.credits_on_step, r.record_hash
 from main.fct_cebroker_records as r
-cross join (select min(step) as step from intermediate.int_credit_types_configured where body = $body) as t
 where r.submission_state = 'pending'
 order by r.course_number, r.completion_date, r.record_key
 """
 
 BATCH_SQL = """
-with records as (select * from main.fct_cebroker_records),
-licensed as (
-    select distinct i.person_id, p.profession
-    from main.dim_people as p
-    inner join intermediate.int_person_identifiers_collected as i using (person_id)
-    inner join reference.profession_licenses as pl
-        on pl.profession = p.profession and pl.license_profession = i.license_profession
-    where i.identifier_kind = 'license' and i.state in (select unnest(string_to_array($states, ',')))
-),
-awards as (
-    select a.* from main.fct_credit_awards as a
-    where a.body = $body and a.person_id in (select person_id from licensed)
-)
-select
-    (select count(*) from awards as a
-     where not exists (select 1 from records as r where r.person_id = a.person_id
-                       and r.activity_id = a.activity_id and r.completed_on = a.completed_on))
-        as uncovered_awards,
-    (select count(*) - count(distinct record_key) from records) as duplicate_keys,
-    coalesce((select bool_and(coalesce(provider_number, '') <> '') from records), true)
-        as provider_number_set
+select uncovered_awards, duplicate_keys, provider_number_set
+from main.fct_gate_batch_totals
+where body = $body
 """
 
 SCHEMA = Path(__file__).with_name("schemas") / "cebroker_roster.xsd"
@@ -197,6 +177,13 @@ class CeBrokerClient:
         return None  # CE Broker answers in the receipt
 
 
+def roster_order(record: dict) -> tuple:
+    """Rosters group a batch's records by course and completion date (no Deletes here)."""
+    return (str(record.get("course_number") or ""), str(record.get("completion_date") or ""),
+            record["record_key"])
+
+
+# request_size None: one upload carries every record due (the client builds the rosters)
 BODIES = [Body("CE_BROKER", "fct_cebroker_records", "cebroker", GATE_SQL, BATCH_SQL, write_rosters,
-               client=CeBrokerClient, read_receipt=read_receipt,
-               receipt_key=("course_number", "license_number", "completion_date"))]
+               write_order=roster_order, client=CeBrokerClient, request_size=None,
+               read_receipt=read_receipt, receipt_key=("course_number", "license_number", "completion_date"))]

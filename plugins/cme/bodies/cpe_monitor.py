@@ -17,23 +17,16 @@ select
     r.record_key, r.record_action, r.provider_number, r.epid, r.date_of_birth, r.uan,
     r.participation_date, r.action, r.contact_hours, r.due_on, r.window_closes_on,
     array_to_string(r.error_codes, ',') as open_errors,
-    round(r.contact_hours / t.step, 6) = floor(round(r.contact_hours / t.step, 6)) as hours_on_step,
-    r.record_hash
+    r.credits_on_step, r.record_hash
 from main.fct_cpe_monitor_records as r
-cross join (select min(step) as step from intermediate.int_credit_types_configured where body = $body) as t
 where r.submission_state = 'pending'
 order by r.record_key
 """
 
 BATCH_SQL = """
-with records as (select * from main.fct_cpe_monitor_records)
-select
-    coalesce((select sum(contact_hours) from records), 0) as contact_hours_in_records,
-    coalesce((select sum(credits_awarded) from main.fct_credit_awards where body = $body), 0)
-        as contact_hours_awarded,
-    (select count(*) - count(distinct record_key) from records) as duplicate_keys,
-    coalesce((select bool_and(coalesce(provider_number, '') <> '') from records), true)
-        as provider_number_set
+select contact_hours_in_records, contact_hours_awarded, duplicate_keys, provider_number_set
+from main.fct_gate_batch_totals
+where body = $body
 """
 
 

@@ -12,47 +12,26 @@ from cme.bodies.base import Body, Field, OutputFile, ReceiptRow, write_atomicall
 from cme.settings import ProviderSettings
 from cme.textcells import UnwritableValue, neutralise
 
+# The records due, with the rule columns the mart computes (credits_on_step,
+# credits_within_designation, npi_check_digit_ok): the records suite checks them.
 GATE_SQL = """
-with step as (select step from intermediate.int_credit_types_configured where credit_type = 'AMA_PRA_1'),
-maxima as (
-    select person_id, activity_id, completed_on, sum(max_credits) as max_cme_credits
-    from main.fct_credit_awards where credit_type = 'AMA_PRA_1'
-    group by person_id, activity_id, completed_on
-)
 select
     r.record_key, r.record_action, r.accme_activity_id, r.completion_date, r.first_name,
     r.last_name, r.date_of_birth, r.licensing_state, r.licensing_id_or_npi, r.cme_credits,
     r.ipce_credits, r.board, r.board_id, r.total_board_credits, r.credit_type_1, r.credits_1,
     r.credit_type_2, r.credits_2, r.credit_type_3, r.credits_3, r.due_on,
     array_to_string(r.error_codes, ',') as open_errors,
-    round(r.cme_credits / step.step, 6) = floor(round(r.cme_credits / step.step, 6)) as cme_on_step,
-    coalesce(maxima.max_cme_credits, 0) as max_cme_credits,
+    r.credits_on_step, r.credits_within_designation, r.npi_check_digit_ok,
     r.record_hash
 from main.fct_pars_records as r
-cross join step
-left join maxima using (person_id, activity_id, completed_on)
 where r.submission_state = 'pending' and r.body = $body
 order by r.record_action desc, r.record_key
 """
 
 BATCH_SQL = """
-with awards as (
-    select * from main.fct_credit_awards
-    where credit_type = 'AMA_PRA_1' or is_moc or (credit_type = 'IPCE' and $body = 'JA_PARS')
-),
-expected as (
-    select sum(greatest(boards, 1)) as n from (
-        select count(distinct moc_board) as boards from awards group by person_id, activity_id, completed_on
-    ) as per_completion
-),
-records as (select * from main.fct_pars_records where body = $body and record_action = 'Add')
-select
-    (select count(*) from records) as add_records,
-    coalesce((select n from expected), 0) as expected_records,
-    coalesce((select sum(cme_credits) from records), 0) as cme_credits_in_records,
-    coalesce((select sum(credits_awarded) from awards where credit_type = 'AMA_PRA_1'), 0) as cme_credits_awarded,
-    (select count(*) - count(distinct record_key || record_action) from main.fct_pars_records where body = $body)
-        as duplicate_keys
+select add_records, expected_records, cme_credits_in_records, cme_credits_awarded, duplicate_keys
+from main.fct_gate_batch_totals
+where body = $body
 """
 
 

@@ -29,23 +29,13 @@ where r.submission_state = 'pending' and r.body = $body
 order by r.record_key
 """
 
-# Totals the batch suite reconciles: no key twice, and the learners in the Closed
-# records going out equal the distinct people with awards behind them.
+# Totals the batch suite reconciles, computed in the mart fct_gate_batch_totals: no key
+# twice, and the learners in the Closed records going out equal the distinct people with
+# awards behind them.
 BATCH_SQL = """
-with records as (select * from main.fct_pars_activities where body = $body),
-going as (select * from records where submission_state = 'pending' and pars_status = 'Closed'),
-awarded as (
-    select activity_id, cast(extract(year from completed_on) as integer) as reporting_year,
-           count(distinct person_id) as learners
-    from main.fct_credit_awards
-    group by 1, 2
-)
-select
-    (select count(*) - count(distinct record_key) from records) as duplicate_keys,
-    coalesce((select sum(record_physician_learners + record_other_learners) from going), 0)
-        as learners_in_closed_records,
-    coalesce((select sum(awarded.learners) from going
-              inner join awarded using (activity_id, reporting_year)), 0) as learners_awarded
+select duplicate_keys, learners_in_closed_records, learners_awarded
+from main.fct_gate_batch_totals
+where body = $body
 """
 
 
