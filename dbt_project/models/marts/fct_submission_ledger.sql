@@ -1,7 +1,8 @@
 {# What was sent where: one row per record version per batch, with its latest
    state (written, sent, accepted, rejected) and the body's message. Read from
-   the append-only ledger; this table is rebuilt, the ledger never is. #}
-with events as (select * from {{ ref('stg_ledger__submission_events') }}),
+   the append-only ledger (int_submission_versions_latest); this table is
+   rebuilt, the ledger never is. #}
+with versions as (select * from {{ ref('int_submission_versions_latest') }}),
 
 final as (
     select
@@ -10,16 +11,15 @@ final as (
         record_key,
         record_action,
         record_hash,
-        {{ arg_max('event', ['event_id']) }} as state,
-        {{ arg_max('message', ['event_id']) }} as body_message,
-        {{ arg_max('file_name', ['event_id'], filter='file_name is not null') }} as file_name,
-        {{ arg_max('file_sha256', ['event_id'], filter='file_sha256 is not null') }} as file_sha256,
-        {{ arg_max('transport', ['event_id'], filter='transport is not null') }} as transport,
-        min(event_at) filter (where event = 'written') as written_at,
-        min(run_date) filter (where event = 'written') as written_on,
-        max(event_at) as last_event_at
-    from events
-    group by batch_id, body, record_key, record_action, record_hash
+        state,
+        body_message,
+        file_name,
+        file_sha256,
+        transport,
+        written_at,
+        written_on,
+        last_event_at
+    from versions
 )
 
 select * from final
