@@ -53,7 +53,8 @@ def test_body_records_are_every_row_of_every_body_mart(db):
 def test_ledger_state_is_each_versions_last_event(db):
     """Every batch's record version stands where its last ledger event put it, and a
     version's standing (int_submissions_tracked) is the last event over its batches,
-    discarded batches left out."""
+    discarded batches left out. (This run writes each version in one batch; the dbt unit
+    test a_versions_batches_combine_to_its_latest_event covers a version in several.)"""
     events = db.execute("""
         select batch_id, body, record_key, record_action, record_hash, event, event_id, message,
                file_name
