@@ -113,9 +113,8 @@ def test_a_merge_never_resends_withdraws_or_asks_for_a_correction(identity_run):
     sent = {key for _, _, key in _written(con, D1) if on_hold not in key}
     assert len(sent) == 3  # PARS (CME rides on the ABIM row), CE Broker, CPE Monitor
     states = dict(con.execute(
-        "select record_key, submission_state from fct_pars_records union all "
-        "select record_key, submission_state from fct_cebroker_records union all "
-        "select record_key, submission_state from fct_cpe_monitor_records").fetchall())
+        "select record_key, submission_state from fct_body_records where record_kind = 'learner'"
+    ).fetchall())
     assert {states.get(key) for key in sent} == {"written"}
 
 

@@ -537,6 +537,14 @@ E2E_TABLES = {  # table -> columns that record when (not what): left out of the 
     "main.fct_credit_decisions": (),
     "main.fct_disclosure_status": (),
     "main.fct_pars_activities": (),
+    # the union of the body marts and the marts the readers outside dbt read (issue 15)
+    "main.fct_body_records": (),
+    "main.dim_credit_types": (),
+    "main.dim_person_identifiers": (),
+    "main.dim_learner_accounts": (),
+    "main.dim_activity_credits": (),
+    "main.fct_completions": (),
+    "main.fct_landed_rows": ("load_id",),
 }
 
 

@@ -366,3 +366,23 @@
 {% macro postgres__any_value_of(expression) -%}
     min({{ expression }})
 {%- endmacro %}
+
+{# The records of a record list (record_list, record_list_agg) as rows: one row per
+   record of `list_column`, with `keep` columns of `relation` and each field of
+   `fields` (name: type). DuckDB unnests its structs; PostgreSQL its jsonb array. #}
+{% macro unnest_record_list(relation, keep, list_column, fields) -%}
+    {{ return(adapter.dispatch('unnest_record_list', 'cme_reporting')(relation, keep, list_column, fields)) }}
+{%- endmacro %}
+
+{% macro default__unnest_record_list(relation, keep, list_column, fields) -%}
+    select {% for k in keep %}unnested.{{ k }}, {% endfor %}
+           {% for name, type in fields.items() %}cast(unnested.r.{{ name }} as {{ type }}) as {{ name }}{% if not loop.last %}, {% endif %}{% endfor %}
+    from (select {% for k in keep %}{{ k }}, {% endfor %}unnest({{ list_column }}) as r from {{ relation }}) as unnested
+{%- endmacro %}
+
+{% macro postgres__unnest_record_list(relation, keep, list_column, fields) -%}
+    select {% for k in keep %}{{ relation }}.{{ k }}, {% endfor %}
+           {% for name, type in fields.items() %}cast(r ->> '{{ name }}' as {{ type }}) as {{ name }}{% if not loop.last %}, {% endif %}{% endfor %}
+    from {{ relation }}
+    cross join lateral jsonb_array_elements({{ relation }}.{{ list_column }}) as r
+{%- endmacro %}

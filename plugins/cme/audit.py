@@ -12,6 +12,7 @@ sent, names included) is not read at all.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,10 +21,7 @@ from pathlib import Path
 from cme import rawstore
 from cme.contract import BY_FILE, EXTRACTS
 from cme.export import submission_dir
-from cme.warehouse import is_postgres
 
-RECORD_MARTS = ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records",
-                "fct_pars_activities")
 WITHHELD = "[personal]"
 # the contract's personal columns, and what the body marts call them
 PERSONAL = frozenset({c.name for e in EXTRACTS for c in e.columns if c.personal}
@@ -90,7 +88,11 @@ def trace(con, out: Path, record_key: str) -> Trace | None:
     `con` (read-only is enough); None when neither a mart nor the ledger knows the key."""
     hashes = _Hashes()
     result = Trace(record_key)
-    for mart in RECORD_MARTS:
+    # fct_body_records says which body mart holds the key; that mart's row has every field
+    for (mart,) in con.execute("select distinct source_mart from main.fct_body_records "
+                               "where record_key = ? order by 1", [record_key]).fetchall():
+        if not re.fullmatch(r"fct_[a-z_]+", mart):
+            raise ValueError(f"fct_body_records names an unexpected mart: {mart!r}")
         result.records += [_withhold({"mart": mart, **row}) for row in
                            _rows(con, f"select * from main.{mart} where record_key = ?", [record_key])]
     result.events = _events(con, Path(out), record_key, hashes)
@@ -139,71 +141,37 @@ def _decisions(con, records: list[dict]) -> list[dict]:
     return decisions
 
 
-# An activity record's landed rows: the activity as the mart used it (the latest version),
-# its credit designations and its supporters.
-ACTIVITY_SOURCES = """
-    with rows as (
-        select activity_id, 'activities.csv' as file_name, extracted_on, source_line, load_id
-        from intermediate.int_activities_deduplicated
-        union all
-        select activity_id, 'activity_credits.csv', extracted_on, source_line, load_id
-        from intermediate.int_activity_credits_deduplicated
-        union all
-        select activity_id, 'commercial_support.csv', extracted_on, source_line, load_id
-        from intermediate.int_commercial_supports_deduplicated
-    )
-    select null as completion_key, 'activity ' || rows.activity_id as completion_source, rows.file_name,
+# The landed rows (fct_landed_rows) of an activity record's activity (the activity as the
+# mart used it, its credit designations and its supporters) or of completions, each with
+# the file version it came from (raw.file_versions, by load id).
+LANDED_ROWS = """
+    select rows.completion_key, rows.completion_source, rows.file_name,
            rows.extracted_on, rows.source_line, rows.load_id,
            (select v.sha256 from raw.file_versions v
             where v._load_id = rows.load_id and v._extract_date = rows.extracted_on
               and v._file = rows.file_name
             order by v.loaded_at desc nulls last limit 1) as sha256
-    from rows
-    where rows.activity_id in (select unnest(?::varchar[]))
-    order by rows.activity_id, rows.file_name, rows.source_line"""
-
-
-# A completion's landed rows, unpacked from int_completions_unioned.source_rows: a list of
-# structs on DuckDB, a jsonb array on PostgreSQL (docs/decisions.md, "Two warehouse
-# targets"). Only the unpacking differs; the columns come out with the same names and types.
-DUCK_SOURCE_ROWS = """
-            select completion_key, completion_source, s.file_name, s.extracted_on,
-                   s.source_line, s.load_id
-            from (select completion_key, completion_source, unnest(source_rows) as s
-                  from intermediate.int_completions_unioned
-                  where completion_key in (select unnest(?::varchar[]))) as c"""
-PG_SOURCE_ROWS = """
-            select c.completion_key, c.completion_source, s ->> 'file_name' as file_name,
-                   cast(s ->> 'extracted_on' as date) as extracted_on,
-                   cast(s ->> 'source_line' as bigint) as source_line, s ->> 'load_id' as load_id
-            from intermediate.int_completions_unioned c
-            cross join lateral jsonb_array_elements(c.source_rows) as s
-            where c.completion_key in (select unnest(?::varchar[]))"""
-COMPLETION_SOURCES = """
-        with rows as ({rows}
-        )
-        select rows.completion_key, rows.completion_source, rows.file_name, rows.extracted_on,
-               rows.source_line, rows.load_id,
-               (select v.sha256 from raw.file_versions v
-                where v._load_id = rows.load_id and v._extract_date = rows.extracted_on
-                  and v._file = rows.file_name
-                order by v.loaded_at desc nulls last limit 1) as sha256
-        from rows
-        order by rows.completion_key, rows.extracted_on, rows.file_name, rows.source_line"""
+    from main.fct_landed_rows as rows
+    where {where}
+    order by {order}"""
+ACTIVITY_SOURCES = LANDED_ROWS.format(
+    where="rows.completion_key is null and rows.activity_id in (select unnest(?::varchar[]))",
+    order="rows.activity_id, rows.file_name, rows.source_line")
+COMPLETION_SOURCES = LANDED_ROWS.format(
+    where="rows.completion_key in (select unnest(?::varchar[]))",
+    order="rows.completion_key, rows.extracted_on, rows.file_name, rows.source_line")
 
 
 def _sources(con, out: Path, completion_keys: list[str],
              hashes: _Hashes, activities: list[str] = ()) -> tuple[list[dict], list[dict]]:
-    """The landed rows of each completion (int_completions_unioned.source_rows), and of
+    """The landed rows of each completion (fct_landed_rows), and of
     each activity record's activity, with the version of the file each came from
     (raw.file_versions, by load id) and its stored copy; plus every version of those
     files ever loaded."""
     sources = _rows(con, ACTIVITY_SOURCES, [list(activities)]) if activities else []
     if not completion_keys and not sources:
         return [], []
-    sources += [] if not completion_keys else _rows(
-        con, COMPLETION_SOURCES.format(rows=PG_SOURCE_ROWS if is_postgres(con) else DUCK_SOURCE_ROWS),
-        [completion_keys])
+    sources += [] if not completion_keys else _rows(con, COMPLETION_SOURCES, [completion_keys])
     for source in sources:
         source["values"] = _landed_values(con, source)
         sha = source["sha256"]

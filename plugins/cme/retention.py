@@ -128,25 +128,20 @@ def _stage(con, settings: ProviderSettings, as_of: date) -> None:
         with completions as (
             select c.completion_key, c.completion_source, c.completion_id, c.learner_id,
                    c.person_id, c.activity_id, c.completed_on, a.end_date as activity_end
-            from intermediate.int_completions_unioned as c
-            left join intermediate.int_activities_deduplicated as a using (activity_id)
+            from main.fct_completions as c
+            left join main.dim_activities as a using (activity_id)
         ),
         -- activities designating credit reported to PARS: ACCME (or JA) accredited CME
         accme_activities as (
             select distinct d.activity_id
-            from intermediate.int_activity_credits_deduplicated as d
+            from main.dim_activity_credits as d
             inner join reference.credit_types as t using (credit_type)
             where t.body in ('ACCME_PARS', 'JA_PARS')
         ),
         body_records as (
-            select body, null as state, person_id, activity_id, completed_on
-            from main.fct_pars_records where record_action = 'Add'
-            union all
-            select body, state, person_id, activity_id, completed_on
-            from main.fct_cebroker_records where record_action = 'Add'
-            union all
-            select body, null, person_id, activity_id, completed_on
-            from main.fct_cpe_monitor_records where record_action = 'Add'
+            select body, license_state as state, person_id, activity_id, completed_on
+            from main.fct_body_records
+            where record_action = 'Add' and completed_on is not null
         ),
         matches as (
             select c.completion_key, r.name as rule
@@ -179,7 +174,7 @@ def _stage(con, settings: ProviderSettings, as_of: date) -> None:
                    max(a.keep_until) as keep_until,
                    arg_max(a.rule, a.keep_until) as rule,
                    count(a.rule) = 0 or bool_or(a.keep_until is null) as kept_for_good
-            from intermediate.int_completions_unioned as c
+            from main.fct_completions as c
             left join _applicable as a using (completion_key)
             group by all
         ),
@@ -215,7 +210,7 @@ def _stage(con, settings: ProviderSettings, as_of: date) -> None:
         select 'quarantine', q._extract_date, q._file, q._line,
                (select arg_max(name, years) from _rules) || ' (quarantined rows)', q._extract_date
         from raw.quarantine as q
-        left join intermediate.int_activities_deduplicated as a
+        left join main.dim_activities as a
             on a.activity_id = json_extract_string(q.raw_values, '$.activity_id')
         where q._file in ('lms_completions.csv', 'attendance.csv')
           and (select max(years) from _rules) is not null
@@ -410,13 +405,8 @@ def _retire_records(con, as_of: date, run_id: str) -> int:
         ),
         records as (
             select body, record_key, person_id, activity_id, completed_on
-            from main.fct_pars_records where record_action = 'Add'
-            union all
-            select body, record_key, person_id, activity_id, completed_on
-            from main.fct_cebroker_records where record_action = 'Add'
-            union all
-            select body, record_key, person_id, activity_id, completed_on
-            from main.fct_cpe_monitor_records where record_action = 'Add'
+            from main.fct_body_records
+            where record_action = 'Add' and completed_on is not null
         )
         select distinct records.body, records.record_key, ?::date, ?
         from records

@@ -51,7 +51,7 @@ def build_summary(warehouse: Path, run_date: date, out_dir: Path, alert_days: in
                 "select count(distinct completion_key) from fct_credit_decisions where decided_on = ?",
                 [run_date]),
             "unmatched_completions": one(
-                "select count(*) from intermediate.int_completions_unioned where not is_matched"),
+                "select count(*) from main.fct_completions where not is_matched"),
             "decisions_this_run": dict(decisions),
             "awards_total": one("select count(*) from fct_credit_awards"),
             "awards_this_run": one("select count(*) from fct_credit_awards where decided_on = ?",
@@ -121,14 +121,12 @@ def _deadlines(con, run_date: date, days: int, http_bodies: list[str]) -> dict:
     http = ", ".join("?" for _ in http_bodies) or "null"  # `in (null)`: no body is http
     done = "submission_state in ('accepted', 'superseded') or " \
            f"(submission_state = 'written' and not coalesce(body in ({http}), false))"
-    for mart in ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records",
-                 "fct_pars_activities"):
-        for body, n, first_due in con.execute(
-                f"select body, count(*), min(due_on) from main.{mart} "
-                f"where record_action = 'Add' and not ({done}) "
-                "and due_on between ? and ? + ? group by 1",
-                [*http_bodies, run_date, run_date, days]).fetchall():
-            due_soon[body] = {"records": n, "first_due_on": first_due.isoformat()}
+    for body, n, first_due in con.execute(
+            "select body, count(*), min(due_on) from main.fct_body_records "
+            f"where record_action = 'Add' and not ({done}) "
+            "and due_on between ? and ? + ? group by 1 order by 1",
+            [*http_bodies, run_date, run_date, days]).fetchall():
+        due_soon[body] = {"records": n, "first_due_on": first_due.isoformat()}
     closed = con.execute(
         "select body, count(*) from fct_compliance_exceptions where reason_code = 'WINDOW_CLOSED' "
         "and status = 'open' and first_seen_on = ? group by 1", [run_date]).fetchall()

@@ -26,22 +26,15 @@ with awards as (
     select a.*, act.title, ct.report_label
     from main.fct_credit_awards as a
     inner join main.dim_activities as act using (activity_id)
-    inner join intermediate.int_credit_types_configured as ct using (credit_type)
+    inner join main.dim_credit_types as ct using (credit_type)
     where a.person_id = $person and a.completed_on between $start and $end
 ),
 reported as (
-    select person_id, activity_id, completed_on, null as uan, body, board,
-           coalesce(cme_credits, 0) + coalesce(ipce_credits, 0) > 0 or board is null as carries_cme,
-           submission_state, written_on, body_message
-    from main.fct_pars_records where record_action = 'Add'
-    union all
-    select person_id, activity_id, completed_on, null, body, null, true,
-           submission_state, written_on, body_message
-    from main.fct_cebroker_records
-    union all
-    select person_id, null, completed_on, uan, body, null, true,
-           submission_state, written_on, body_message
-    from main.fct_cpe_monitor_records
+    -- a CPE Monitor record is matched by its UAN (an activity may have one per audience)
+    select person_id, case when uan is null then activity_id end as activity_id, completed_on, uan,
+           body, board, carries_cme, submission_state, written_on, body_message
+    from main.fct_body_records
+    where record_action = 'Add' and record_kind = 'learner' and person_id = $person
 )
 select
     awards.award_id, awards.completed_on, awards.activity_id, awards.title, awards.credit_type, awards.report_label,
@@ -94,7 +87,7 @@ where p.person_id = $id or $id = any(p.learner_ids)
 
 LICENSES_SQL = """
 select state, license_profession, license_number, expires_on
-from intermediate.int_person_identifiers_collected
+from main.dim_person_identifiers
 where person_id = $person and identifier_kind = 'license'
 order by state, license_profession, license_number
 """

@@ -13,47 +13,21 @@
    A record whose completions retention purged (`cme retention --apply`) is
    `is_retired`: it stays where it stands at the body, and is never withdrawn
    or flagged for correction because its evidence is gone. #}
-with all_events as (select * from {{ ref('stg_ledger__submission_events') }}),
+with batch_versions as (
+    {# a discarded batch's versions are left out: as if never written #}
+    select * from {{ ref('int_submission_versions_latest') }} where not is_discarded
+),
 aliases as (select * from {{ ref('int_person_id_aliases') }}),
 retired_records as (select * from {{ ref('stg_retention__retired_records') }}),
 
-discarded as (
-    select distinct batch_id, body, record_key, record_action, record_hash
-    from all_events
-    where event = 'discarded'
-),
-
-ledger_events as (
-    select all_events.*
-    from all_events
-    where not exists (select 1 from discarded
-                      where discarded.batch_id = all_events.batch_id and discarded.body = all_events.body
-                        and discarded.record_key = all_events.record_key
-                        and discarded.record_action = all_events.record_action
-                        and discarded.record_hash = all_events.record_hash)
-),
-
-events as (
+versions as (
     select
-        ledger_events.event_id,
-        ledger_events.batch_id,
-        ledger_events.body,
-        case when aliases.person_id is null then ledger_events.record_key
-             else replace(ledger_events.record_key, '|' || aliases.alias_person_id || '|',
-                          '|' || aliases.person_id || '|') end as record_key,
-        ledger_events.record_action,
-        ledger_events.record_hash,
-        ledger_events.event,
-        ledger_events.message,
-        ledger_events.file_name,
-        ledger_events.file_sha256,
-        ledger_events.transport,
-        ledger_events.run_date,
-        ledger_events.event_at,
-        ledger_events.payload,
-        ledger_events.body_reference
-    from ledger_events
-    left join aliases on aliases.alias_person_id = split_part(ledger_events.record_key, '|', 2)
+        batch_versions.*,
+        case when aliases.person_id is null then batch_versions.record_key
+             else replace(batch_versions.record_key, '|' || aliases.alias_person_id || '|',
+                          '|' || aliases.person_id || '|') end as tracked_key
+    from batch_versions
+    left join aliases on aliases.alias_person_id = split_part(batch_versions.record_key, '|', 2)
 ),
 
 retired as (
@@ -66,18 +40,19 @@ retired as (
     left join aliases on aliases.alias_person_id = split_part(retired_records.record_key, '|', 2)
 ),
 
+{# a version's batches combined: the latest event of any batch wins #}
 latest as (
     select
-        body, record_key, record_hash, record_action,
-        {{ arg_max('event', ['event_id']) }} as state,
-        max(event_id) as last_event_id,
-        {{ arg_max('message', ['event_id']) }} as message,
-        min(event_at) filter (where event = 'written') as written_at,
-        min(run_date) filter (where event = 'written') as written_on,
-        {{ arg_max('file_name', ['event_id'], filter='file_name is not null') }} as file_name,
-        {{ arg_max('payload', ['event_id'], filter='payload is not null') }} as payload
-    from events
-    group by body, record_key, record_hash, record_action
+        body, tracked_key as record_key, record_hash, record_action,
+        {{ arg_max('state', ['last_event_id']) }} as state,
+        max(last_event_id) as last_event_id,
+        {{ arg_max('body_message', ['message_event_id']) }} as message,
+        min(written_at) as written_at,
+        min(written_on) as written_on,
+        {{ arg_max('file_name', ['file_event_id']) }} as file_name,
+        {{ arg_max('payload', ['payload_event_id']) }} as payload
+    from versions
+    group by body, tracked_key, record_hash, record_action
 ),
 
 final as (

@@ -5,9 +5,7 @@
    A mart-layer step (it reads the body marts and the dimensions), ephemeral: it is
    fct_compliance_exceptions' input, not a table of its own; analysts read the queue. #}
 {{ config(materialized='ephemeral') }}
-with pars as (select * from {{ ref('fct_pars_records') }}),
-cebroker as (select * from {{ ref('fct_cebroker_records') }}),
-cpe as (select * from {{ ref('fct_cpe_monitor_records') }}),
+with body_records as (select * from {{ ref('fct_body_records') }}),
 pars_activities as (select * from {{ ref('fct_pars_activities') }}),
 commercial_supports as (select * from {{ ref('int_commercial_supports_deduplicated') }}),
 tracked as (select * from {{ ref('int_submissions_tracked') }}),
@@ -20,16 +18,10 @@ activity_credits as (select * from {{ ref('int_activity_credits_deduplicated') }
 credit_types as (select * from {{ ref('credit_types') }}),
 
 records as (
-    {% for body_mart in ['pars', 'cebroker', 'cpe'] %}
     select body, record_key, person_id, activity_id, completed_on, due_on, window_closes_on,
            error_codes, submission_state, body_message
-    from {{ body_mart }}
+    from body_records
     where record_action = 'Add'
-    union all
-    {% endfor %}
-    select body, record_key, person_id, activity_id, cast(null as date), due_on, window_closes_on,
-           error_codes, submission_state, body_message
-    from pars_activities
 ),
 
 pending as (select * from records where submission_state = 'pending'),

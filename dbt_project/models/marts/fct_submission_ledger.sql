@@ -1,7 +1,8 @@
 {# What was sent where: one row per record version per batch, with its latest
    state (written, sent, accepted, rejected) and the body's message. Read from
-   the append-only ledger; this table is rebuilt, the ledger never is. #}
-with batched as (select * from {{ ref('int_submission_events_batched') }}),
+   the append-only ledger (int_submission_versions_latest); this table is
+   rebuilt, the ledger never is. #}
+with versions as (select * from {{ ref('int_submission_versions_latest') }}),
 
 final as (
     select
@@ -18,7 +19,7 @@ final as (
         written_at,
         written_on,
         last_event_at
-    from batched
+    from versions
 )
 
 select * from final

@@ -9,8 +9,6 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
-# The body marts and the body each row belongs to (PARS rows say ACCME_PARS or JA_PARS).
-RECORD_MARTS = ("fct_pars_records", "fct_cebroker_records", "fct_cpe_monitor_records")
 WRITTEN_STATES = ("prepared", "written")  # in a file; a file drop ends here until uploaded
 SENT_STATES = ("sending", "sent")         # sent over HTTP, no answer yet
 
@@ -46,9 +44,6 @@ def body_status(con, today: date) -> list[dict]:
     `records`."""
     written = ", ".join(f"'{s}'" for s in WRITTEN_STATES)
     sent = ", ".join(f"'{s}'" for s in SENT_STATES)
-    union = " union all ".join(
-        f"select body, due_on, error_codes, submission_state from main.{mart} "
-        "where record_action = 'Add'" for mart in RECORD_MARTS)
     return _rows(con, f"""
         select body,
                count(*) as records,
@@ -63,7 +58,10 @@ def body_status(con, today: date) -> list[dict]:
                count(*) filter (where submission_state = 'pending' and due_on < ?) as late,
                count(*) filter (where submission_state = 'pending'
                                 and due_on between ? and ? + 30) as due_next_30_days
-        from ({union}) as records
+        from main.fct_body_records
+        -- learner records (PARS rows say ACCME_PARS or JA_PARS); activity records are the
+        -- activities page's
+        where record_action = 'Add' and record_kind = 'learner'
         group by body order by body""", [today, today, today])
 
 

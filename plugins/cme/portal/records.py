@@ -5,10 +5,9 @@ from __future__ import annotations
 # Any account's address finds the person; several people may share one address
 # (a household), and each gets their own link.
 PEOPLE_BY_EMAIL_SQL = """
-select distinct accounts.person_id
-from intermediate.int_learners_deduplicated as learners
-inner join intermediate.int_accounts_linked as accounts using (learner_id)
-where lower(trim(learners.email)) = $email
+select distinct person_id
+from main.dim_learner_accounts
+where email = $email
 order by 1
 """
 
@@ -17,7 +16,7 @@ select act.title, awards.activity_id, ct.report_label, awards.unit,
        sum(awards.credits_awarded) as credits, max(awards.completed_on) as completed_on
 from main.fct_credit_awards as awards
 inner join main.dim_activities as act using (activity_id)
-inner join intermediate.int_credit_types_configured as ct using (credit_type)
+inner join main.dim_credit_types as ct using (credit_type)
 where awards.person_id = $person
 group by act.title, awards.activity_id, ct.report_label, awards.unit
 order by max(awards.completed_on) desc, awards.activity_id, ct.report_label
