@@ -16,6 +16,11 @@ import pytest
 
 from cme.synthetic import generate
 
+# dbt parses the project once per test process and every later build reuses it
+# (cme.dbt_runner.REUSE_MANIFEST): each test's warehouse is a new file, and dbt's own
+# partial parse starts over for a new connection. `run_cme` drops CME_* variables, so
+# the real `cme run` parses as in production.
+os.environ.setdefault("CME_DBT_REUSE_MANIFEST", "1")
 BIN = Path(sys.executable).parent
 DAYS = ("2026-11-16", "2026-11-17", "2026-11-18")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
