@@ -130,7 +130,7 @@ def db(pipeline_run):
 # fixture that runs them), or lives in a file that only does slow things; a single slow
 # test elsewhere carries @pytest.mark.slow itself (the real Airflow failure paths).
 SLOW_FILES = {
-    "tests/test_bench.py",           # cme bench at 100,000 completions (about 2 minutes)
+    "tests/test_bench.py",           # cme bench at 10,000 completions (about 1.5 minutes)
     "tests/test_cme_run.py",         # the real 2-day `cme run` (airflow_run)
     "tests/test_dbt_unit_tests.py",  # dbt's unit tests, built against an empty warehouse
     "tests/test_gate_reports.py",    # a real GX gate writing its Data Docs site
