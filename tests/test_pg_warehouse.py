@@ -571,7 +571,7 @@ CERTIFICATE_KEY = "the same key for both warehouses"
 def two_days_on_both(server, tmp_path_factory):
     """Two generated days run in process on DuckDB and on PostgreSQL, once for the module
     (the whole-day comparison and the audit, portal and retention test only read them).
-    Returns (duck_out, pg_out, pg_url, duck_results, pg_results)."""
+    Returns (duck_out, pg_out, pg_url, duck_results, pg_results, days)."""
     from tests.scenario import run_day
 
     root = tmp_path_factory.mktemp("two_days_on_both")
@@ -586,11 +586,11 @@ def two_days_on_both(server, tmp_path_factory):
         duck_results = [run_day(landing, duck_out, d) for d in days]
         with on_pg(url, mp):
             pg_results = [run_day(landing, pg_out, d) for d in days]
-    return duck_out, pg_out, url, duck_results, pg_results
+    return duck_out, pg_out, url, duck_results, pg_results, days
 
 
 def test_whole_days_on_postgresql_give_the_same_awards_records_queue_and_ledger(two_days_on_both, monkeypatch):
-    duck_out, pg_out, pg_url, duck_results, pg_results = two_days_on_both
+    duck_out, pg_out, pg_url, duck_results, pg_results, _ = two_days_on_both
     assert not (pg_out / "warehouse.duckdb").exists()
     assert pg_results[0]["summary"]["warehouse"] == pg_url  # the summary says where the data is
     for d, p in zip(duck_results, pg_results):
@@ -653,7 +653,8 @@ def test_audit_portal_and_retention_on_a_postgresql_built_by_dbt(two_days_on_bot
     from tests.conftest import run_cme
 
     monkeypatch.setenv("CME_CERTIFICATE_KEY", CERTIFICATE_KEY)
-    duck_out, pg_out, pg_url, _, _ = two_days_on_both
+    duck_out, pg_out, pg_url, _, _, days = two_days_on_both
+    day = days[-1]  # noqa: F841 - the newest extract date loaded, for checks that name it
     with connect(duck_out / "warehouse.duckdb", read_only=True) as con:
         keys = [k for (k,) in con.execute("""
             (select record_key from main.fct_pars_records order by record_key limit 2)

@@ -84,7 +84,7 @@ def target_args() -> list[str]:
 
 
 # Opt-in (the test suite sets it): keep the project's parsed manifest in the process and
-# hand it to every later dbt call with the same parse inputs, instead of parsing again.
+# hand it to every later `dbt build` with the same parse inputs, instead of parsing again.
 # dbt's own partial parse cannot help there: it reparses everything when the profile's
 # connection changes, and each test's warehouse is a different file. A daily run parses
 # once per task process either way, so production leaves this off.
@@ -146,7 +146,9 @@ def _invoke(args: list[str], warehouse: Path) -> tuple[bool, str]:
     lines: list[str] = []
     try:
         with contextlib.chdir(DBT_PROJECT_DIR), contextlib.redirect_stdout(io.StringIO()) as out:
-            manifest = _parsed_manifest(args, warehouse) if os.environ.get(REUSE_MANIFEST) == "1" else None
+            # builds only: `dbt parse` must write its manifest.json, which a given manifest skips
+            reuse = args[0] == "build" and os.environ.get(REUSE_MANIFEST) == "1"
+            manifest = _parsed_manifest(args, warehouse) if reuse else None
             result = dbtRunner(manifest=manifest).invoke(args)
         lines.append(out.getvalue())
     finally:
