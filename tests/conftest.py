@@ -16,6 +16,11 @@ import pytest
 
 from cme.synthetic import generate
 
+# dbt parses the project once per test process and every later build reuses it
+# (cme.dbt_runner.REUSE_MANIFEST): each test's warehouse is a new file, and dbt's own
+# partial parse starts over for a new connection. `run_cme` drops CME_* variables, so
+# the real `cme run` parses as in production.
+os.environ.setdefault("CME_DBT_REUSE_MANIFEST", "1")
 BIN = Path(sys.executable).parent
 DAYS = ("2026-11-16", "2026-11-17", "2026-11-18")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -63,10 +68,36 @@ def pipeline_run(landing, tmp_path_factory) -> PipelineRun:
     return PipelineRun(landing, out, stdout)
 
 
-def copy_run(run: PipelineRun, dest: Path) -> PipelineRun:
+@dataclass
+class HandBuiltRun:
+    """The hand-built landing (tests/scenario.py) after D1 and after D2, default settings."""
+    landing: Path
+    out_d1: Path  # the output folder as D1 left it
+    out: Path     # and as D2 left it
+    results: dict  # each day's run_day results
+
+
+@pytest.fixture(scope="session")
+def hand_built_run(tmp_path_factory) -> HandBuiltRun:
+    """The hand-built scenario's first two days in process, once per session, read-only:
+    tests that go on from there (other days, other settings, a full refresh) copy `out`
+    first (`copy_run`). Files taking it share a worker (see the scheduler below)."""
+    from tests import scenario
+    from tests.scenario import run_day
+
+    root = tmp_path_factory.mktemp("hand_built")
+    landing = scenario.write_landing(root / "landing")
+    out = root / "out"
+    results = {scenario.D1: run_day(landing, out, scenario.D1)}
+    shutil.copytree(out, root / "out_d1")
+    results[scenario.D2] = run_day(landing, out, scenario.D2)
+    return HandBuiltRun(landing, root / "out_d1", out, results)
+
+
+def copy_run(run: PipelineRun | HandBuiltRun, dest: Path) -> PipelineRun:
     """A private copy of a run's output folder, for a test that runs or writes more on it."""
     shutil.copytree(run.out, dest)
-    return PipelineRun(run.landing, dest, run.stdout)
+    return PipelineRun(run.landing, dest, getattr(run, "stdout", ""))
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +130,7 @@ def db(pipeline_run):
 # fixture that runs them), or lives in a file that only does slow things; a single slow
 # test elsewhere carries @pytest.mark.slow itself (the real Airflow failure paths).
 SLOW_FILES = {
-    "tests/test_bench.py",           # cme bench at 100,000 completions (about 2 minutes)
+    "tests/test_bench.py",           # cme bench at 10,000 completions (about 1.5 minutes)
     "tests/test_cme_run.py",         # the real 2-day `cme run` (airflow_run)
     "tests/test_dbt_unit_tests.py",  # dbt's unit tests, built against an empty warehouse
     "tests/test_gate_reports.py",    # a real GX gate writing its Data Docs site
@@ -110,7 +141,8 @@ SLOW_FILES = {
 }
 # fixtures that run days of the pipeline (besides the module fixtures of e2e files)
 SLOW_FIXTURES = {"pipeline_run", "airflow_run", "db", "gated", "written_batch", "hygiene_run",
-                 "identity_run", "http_run", "world", "runs", "warehouse", "scenario_run"}
+                 "identity_run", "http_run", "world", "runs", "warehouse", "scenario_run",
+                 "hand_built_run"}
 
 
 def _is_slow(item) -> bool:
@@ -118,11 +150,19 @@ def _is_slow(item) -> bool:
             or not SLOW_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())))
 
 
-def _shares_pipeline_run() -> set[str]:
-    """Files with a test or fixture that takes `pipeline_run` (or `db`, which reads it)."""
+def _files_taking(pattern: str) -> set[str]:
     uses = re.compile(r"def \w+\(([^)]*)\)")
     return {f"tests/{p.name}" for p in TESTS.glob("test_*.py")
-            if any(re.search(r"\b(pipeline_run|db)\b", params) for params in uses.findall(p.read_text()))}
+            if any(re.search(pattern, params) for params in uses.findall(p.read_text()))}
+
+
+def _shares_pipeline_run() -> set[str]:
+    """Files with a test or fixture that takes `pipeline_run` (or `db`, which reads it)."""
+    return _files_taking(r"\b(pipeline_run|db)\b")
+
+
+def _shares_hand_built_run() -> set[str]:
+    return _files_taking(r"\bhand_built_run\b")
 
 
 # --- two test workers (make test: pytest -n 2) -------------------------------------
@@ -137,8 +177,10 @@ LONGEST_FIRST = ("tests/test_production_mode.py", "tests/test_twenty_days.py", "
                  "tests/test_scheduler.py", "tests/test_bench.py")
 
 
-def _unit(path: str, shared: set[str]) -> str:
-    return "pipeline_run" if path in shared else path
+def _unit(path: str, shared: set[str], hand_built: set[str] = frozenset()) -> str:
+    if path in shared:
+        return "pipeline_run"
+    return "hand_built_run" if path in hand_built else path
 
 
 def pytest_collection_modifyitems(config, items):
@@ -158,11 +200,11 @@ def pytest_collection_modifyitems(config, items):
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
-    shared = _shares_pipeline_run()
+    shared, hand_built = _shares_pipeline_run(), _shares_hand_built_run()
     config.option.loadscopereorder = False  # keep the collection's order: longest first
 
     class FilesAndSharedRun(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return _unit(nodeid.split("::", 1)[0], shared)
+            return _unit(nodeid.split("::", 1)[0], shared, hand_built)
 
     return FilesAndSharedRun(config, log)

@@ -10,27 +10,28 @@ import pytest
 from openpyxl import load_workbook
 
 from tests import scenario
+from tests.conftest import copy_run
 from tests.scenario import run_day
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def scenario_run(tmp_path_factory):
+def scenario_run(hand_built_run, tmp_path_factory):
+    """D1 and D2 as the session ran them (conftest.hand_built_run), then D3 on a copy
+    with the ACPE provider number unset (CPE Monitor's batch stops)."""
     root = tmp_path_factory.mktemp("scenario")
-    landing = scenario.write_landing(root / "landing")
-    out = root / "out"
+    out = copy_run(hand_built_run, root / "out").out
     no_acpe = root / "no_acpe.toml"
     no_acpe.write_text('acpe_provider_number = ""\ncebroker_provider_tracking_number = "50-0000"\n')
-    results = {scenario.D1: run_day(landing, out, scenario.D1)}
-    con = duckdb.connect(str(out / "warehouse.duckdb"), read_only=True)
-    day1 = {
-        "exceptions": _exceptions(con),
-        "pars_delete": con.execute("select count(*) from fct_pars_records where record_action = 'Delete'").fetchone()[0],
-    }
-    con.close()
-    results[scenario.D2] = run_day(landing, out, scenario.D2)
-    results[scenario.D3] = run_day(landing, out, scenario.D3, settings=no_acpe)
+    with duckdb.connect(str(hand_built_run.out_d1 / "warehouse.duckdb"), read_only=True) as con:
+        day1 = {
+            "exceptions": _exceptions(con),
+            "pars_delete": con.execute(
+                "select count(*) from fct_pars_records where record_action = 'Delete'").fetchone()[0],
+        }
+    results = dict(hand_built_run.results)
+    results[scenario.D3] = run_day(hand_built_run.landing, out, scenario.D3, settings=no_acpe)
     return out, results, day1
 
 

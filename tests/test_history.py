@@ -17,7 +17,7 @@ from cme.pipeline import RunContext
 from cme.settings import ProviderSettings, SettingsError
 from tests import scenario
 from tests.scenario import run_day
-from tests.conftest import run_cme
+from tests.conftest import copy_run, run_cme
 
 
 def exceptions(out: Path) -> dict[str, tuple]:
@@ -35,10 +35,9 @@ def decisions(out: Path) -> dict[str, tuple]:
 
 
 @pytest.mark.e2e
-def test_a_full_refresh_keeps_closed_exceptions_first_seen_and_decided_on(tmp_path):
-    landing, out = scenario.write_landing(tmp_path / "landing"), tmp_path / "out"
-    run_day(landing, out, scenario.D1)
-    run_day(landing, out, scenario.D2)
+def test_a_full_refresh_keeps_closed_exceptions_first_seen_and_decided_on(hand_built_run, tmp_path):
+    # D1 and D2 as the session ran them (conftest.hand_built_run), on a copy
+    landing, out = hand_built_run.landing, copy_run(hand_built_run, tmp_path / "out").out
     before, decided_before = exceptions(out), decisions(out)
     closed = {k: v for k, v in before.items() if v[1] == "closed"}
     assert closed and any(v[2] == scenario.D1 for v in before.values())

@@ -572,18 +572,33 @@ def _first_difference(a: list[tuple], b: list[tuple]) -> str:
     return f"{len(a)} rows vs {len(b)}"
 
 
-def test_whole_days_on_postgresql_give_the_same_awards_records_queue_and_ledger(
-        tmp_path, pg_url, monkeypatch):
+CERTIFICATE_KEY = "the same key for both warehouses"
+
+
+@pytest.fixture(scope="module")
+def two_days_on_both(server, tmp_path_factory):
+    """Two generated days run in process on DuckDB and on PostgreSQL, once for the module
+    (the whole-day comparison and the audit, portal and retention test only read them).
+    Returns (duck_out, pg_out, pg_url, duck_results, pg_results, days)."""
     from tests.scenario import run_day
 
-    monkeypatch.setenv("CME_CERTIFICATE_KEY", "the same key for both warehouses")
-    landing = tmp_path / "landing"
-    folders = generate(landing, days=2, learners=60, seed=9)
-    days = [date.fromisoformat(f.name) for f in folders]
-    duck_out, pg_out = tmp_path / "duck", tmp_path / "pg"
-    duck_results = [run_day(landing, duck_out, d) for d in days]
-    with on_pg(pg_url, monkeypatch):
-        pg_results = [run_day(landing, pg_out, d) for d in days]
+    root = tmp_path_factory.mktemp("two_days_on_both")
+    url = server.create_database("t_two_days_on_both")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(URL_ENV, raising=False)
+        mp.setenv("CME_CERTIFICATE_KEY", CERTIFICATE_KEY)
+        landing = root / "landing"
+        folders = generate(landing, days=2, learners=60, seed=9)
+        days = [date.fromisoformat(f.name) for f in folders]
+        duck_out, pg_out = root / "duck", root / "pg"
+        duck_results = [run_day(landing, duck_out, d) for d in days]
+        with on_pg(url, mp):
+            pg_results = [run_day(landing, pg_out, d) for d in days]
+    return duck_out, pg_out, url, duck_results, pg_results, days
+
+
+def test_whole_days_on_postgresql_give_the_same_awards_records_queue_and_ledger(two_days_on_both, monkeypatch):
+    duck_out, pg_out, pg_url, duck_results, pg_results, _ = two_days_on_both
     assert not (pg_out / "warehouse.duckdb").exists()
     assert pg_results[0]["summary"]["warehouse"] == pg_url  # the summary says where the data is
     for d, p in zip(duck_results, pg_results):
@@ -639,20 +654,15 @@ def _portal_reads(out: Path) -> dict:
     return found
 
 
-def test_audit_portal_and_retention_on_a_postgresql_built_by_dbt(tmp_path, pg_url, monkeypatch):
+def test_audit_portal_and_retention_on_a_postgresql_built_by_dbt(two_days_on_both, monkeypatch):
+    """On the two days the comparison above reads (two_days_on_both): nothing here writes."""
     from fastapi.testclient import TestClient
 
     from tests.conftest import run_cme
-    from tests.scenario import run_day
 
-    monkeypatch.setenv("CME_CERTIFICATE_KEY", "the same key for both warehouses")
-    landing = tmp_path / "landing"
-    folders = generate(landing, days=1, learners=40, seed=4)
-    day = date.fromisoformat(folders[0].name)
-    duck_out, pg_out = tmp_path / "duck", tmp_path / "pg"
-    run_day(landing, duck_out, day)
-    with on_pg(pg_url, monkeypatch):
-        run_day(landing, pg_out, day)
+    monkeypatch.setenv("CME_CERTIFICATE_KEY", CERTIFICATE_KEY)
+    duck_out, pg_out, pg_url, _, _, days = two_days_on_both
+    day = days[-1]  # noqa: F841 - the newest extract date loaded, for checks that name it
     with connect(duck_out / "warehouse.duckdb", read_only=True) as con:
         keys = [k for (k,) in con.execute("""
             (select record_key from main.fct_pars_records order by record_key limit 2)
@@ -661,7 +671,8 @@ def test_audit_portal_and_retention_on_a_postgresql_built_by_dbt(tmp_path, pg_ur
             -- a record of live attendance: several landed rows in its completion's source_rows
             union all (select r.record_key from main.fct_pars_records r
                        join main.fct_credit_awards a using (person_id, activity_id, completed_on)
-                       where a.completion_source = 'live' order by 1 limit 1)
+                       join intermediate.int_live_completions_aggregated l using (completion_key)
+                       where a.completion_source = 'live' and l.check_ins > 1 order by 1 limit 1)
             """).fetchall()]
     assert len(keys) == 5
 

@@ -83,6 +83,52 @@ def target_args() -> list[str]:
     return ["--target", "postgres"] if warehouse_url() else []
 
 
+# Opt-in (the test suite sets it): keep the project's parsed manifest in the process and
+# hand it to every later `dbt build` with the same parse inputs, instead of parsing again.
+# dbt's own partial parse cannot help there: it reparses everything when the profile's
+# connection changes, and each test's warehouse is a different file. A daily run parses
+# once per task process either way, so production leaves this off.
+REUSE_MANIFEST = "CME_DBT_REUSE_MANIFEST"
+_MANIFESTS: dict[tuple, object] = {}
+_PER_CALL = {"--target-path", "--log-path", "--select"}  # options that do not change the parse
+
+
+def _project_state() -> tuple:
+    """Every project file's path, size and mtime: an edited model is parsed again."""
+    return tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                        for p in DBT_PROJECT_DIR.rglob("*")
+                        if p.is_file() and not {"target", "logs"} & set(p.relative_to(DBT_PROJECT_DIR).parts)))
+
+
+def _parsed_manifest(args: list[str], warehouse: Path):
+    """The manifest `args` would parse (the project, --vars, --target, the profile's
+    database name), parsed once per process with `dbt parse`."""
+    from dbt.cli.main import dbtRunner
+
+    parse_args, skip = [], False
+    for arg in args[1:]:  # args[0] is the command
+        if skip:
+            skip = False
+        elif arg in _PER_CALL:
+            skip = True
+        elif arg != "--full-refresh" and arg not in ("--exclude-resource-type", "unit_test"):
+            parse_args.append(arg)
+    connection = {k: v for k, v in dbt_env(warehouse).items() if k not in ("CME_WAREHOUSE", "CME_PG_PASSWORD")}
+    key = (tuple(parse_args), Path(warehouse).stem, tuple(sorted(connection.items())), _project_state())
+    if key not in _MANIFESTS:
+        paths = []
+        for option in ("--target-path", "--log-path"):
+            if option in args:
+                paths += [option, args[args.index(option) + 1]]
+        result = dbtRunner().invoke(["parse", *parse_args, *paths])
+        if not result.success:
+            return None  # the build parses itself and reports the error
+        if len(_MANIFESTS) >= 4:  # a few settings at a time; the oldest goes
+            _MANIFESTS.pop(next(iter(_MANIFESTS)))
+        _MANIFESTS[key] = result.result
+    return _MANIFESTS[key]
+
+
 def _invoke(args: list[str], warehouse: Path) -> tuple[bool, str]:
     """One dbt command inside this process (dbt's programmatic API), not a new process:
     a daily run makes one or two builds, and a new process pays dbt's imports and
@@ -100,7 +146,10 @@ def _invoke(args: list[str], warehouse: Path) -> tuple[bool, str]:
     lines: list[str] = []
     try:
         with contextlib.chdir(DBT_PROJECT_DIR), contextlib.redirect_stdout(io.StringIO()) as out:
-            result = dbtRunner().invoke(args)
+            # builds only: `dbt parse` must write its manifest.json, which a given manifest skips
+            reuse = args[0] == "build" and os.environ.get(REUSE_MANIFEST) == "1"
+            manifest = _parsed_manifest(args, warehouse) if reuse else None
+            result = dbtRunner(manifest=manifest).invoke(args)
         lines.append(out.getvalue())
     finally:
         # dbt-duckdb keeps its DuckDB handle in a class attribute; drop it so the file is
