@@ -18,7 +18,12 @@ aliases as (select * from {{ ref('int_person_id_aliases') }}),
 retired_records as (select * from {{ ref('stg_retention__retired_records') }}),
 
 discarded as (
-    select distinct batch_id, body, record_key, record_action, record_hash
+    select distinct
+        batch_id,
+        body,
+        record_key,
+        record_action,
+        record_hash
     from all_events
     where event = 'discarded'
 ),
@@ -26,11 +31,14 @@ discarded as (
 ledger_events as (
     select all_events.*
     from all_events
-    where not exists (select 1 from discarded
-                      where discarded.batch_id = all_events.batch_id and discarded.body = all_events.body
-                        and discarded.record_key = all_events.record_key
-                        and discarded.record_action = all_events.record_action
-                        and discarded.record_hash = all_events.record_hash)
+    where not exists (
+        select 1 from discarded
+        where
+            discarded.batch_id = all_events.batch_id and discarded.body = all_events.body
+            and discarded.record_key = all_events.record_key
+            and discarded.record_action = all_events.record_action
+            and discarded.record_hash = all_events.record_hash
+    )
 ),
 
 events as (
@@ -38,9 +46,13 @@ events as (
         ledger_events.event_id,
         ledger_events.batch_id,
         ledger_events.body,
-        case when aliases.person_id is null then ledger_events.record_key
-             else replace(ledger_events.record_key, '|' || aliases.alias_person_id || '|',
-                          '|' || aliases.person_id || '|') end as record_key,
+        case
+            when aliases.person_id is null then ledger_events.record_key
+            else replace(
+                ledger_events.record_key, '|' || aliases.alias_person_id || '|',
+                '|' || aliases.person_id || '|'
+            )
+        end as record_key,
         ledger_events.record_action,
         ledger_events.record_hash,
         ledger_events.event,
@@ -59,16 +71,23 @@ events as (
 retired as (
     select distinct
         retired_records.body,
-        case when aliases.person_id is null then retired_records.record_key
-             else replace(retired_records.record_key, '|' || aliases.alias_person_id || '|',
-                          '|' || aliases.person_id || '|') end as record_key
+        case
+            when aliases.person_id is null then retired_records.record_key
+            else replace(
+                retired_records.record_key, '|' || aliases.alias_person_id || '|',
+                '|' || aliases.person_id || '|'
+            )
+        end as record_key
     from retired_records
     left join aliases on aliases.alias_person_id = split_part(retired_records.record_key, '|', 2)
 ),
 
 latest as (
     select
-        body, record_key, record_hash, record_action,
+        body,
+        record_key,
+        record_hash,
+        record_action,
         {{ arg_max('event', ['event_id']) }} as state,
         max(event_id) as last_event_id,
         {{ arg_max('message', ['event_id']) }} as message,
@@ -96,20 +115,23 @@ final as (
         adds.payload,
         deletes.state as delete_state,
         adds.state in ('written', 'sending', 'sent', 'accepted')
-            and not coalesce(deletes.state in ('written', 'sending', 'sent', 'accepted')
-                             and deletes.last_event_id > adds.last_event_id, false) as is_live,
+        and not coalesce(
+            deletes.state in ('written', 'sending', 'sent', 'accepted')
+            and deletes.last_event_id > adds.last_event_id, false
+        ) as is_live,
         adds.state = 'rejected' as is_rejected,
         retired.record_key is not null as is_retired
     from latest as adds
     left join latest as deletes
-        on deletes.record_action = 'Delete'
-        and deletes.body = adds.body
-        and deletes.record_key = adds.record_key
-        and deletes.record_hash = adds.record_hash
+        on
+            deletes.record_action = 'Delete'
+            and adds.body = deletes.body
+            and adds.record_key = deletes.record_key
+            and adds.record_hash = deletes.record_hash
     left join aliases as person_aliases
         on person_aliases.alias_person_id = {{ json_text('adds.payload', 'person_id') }}
     left join retired
-        on retired.body = adds.body and retired.record_key = adds.record_key
+        on adds.body = retired.body and adds.record_key = retired.record_key
     where adds.record_action = 'Add'
 )
 

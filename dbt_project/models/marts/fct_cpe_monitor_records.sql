@@ -11,13 +11,21 @@
 
 {% set uan_pattern = "'([0-9]{4}|JA[0-9]{7})-(0000|9999)-[0-9]{2}-[0-9]{3}-[LH][0-9]{2}-[PT]'" %}
 
-with awards as (select * from {{ ref('fct_credit_awards') }} where body = 'CPE_MONITOR'),
+with awards as (
+    select * from {{ ref('fct_credit_awards') }}
+    where body = 'CPE_MONITOR'
+),
 people as (select * from {{ ref('dim_people') }}),
-tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CPE_MONITOR'),
+tracked as (
+    select * from {{ ref('int_submissions_tracked') }}
+    where body = 'CPE_MONITOR'
+),
 
 per_uan as (
     select
-        person_id, coalesce(nullif(trim(uan), ''), '(none)') as uan, completed_on,
+        person_id,
+        coalesce(nullif(trim(uan), ''), '(none)') as uan,
+        completed_on,
         {{ any_value_of('credit_type') }} as credit_type,
         min(activity_id) as activity_id,  -- a UAN names one activity
         sum(credits_awarded) as contact_hours
@@ -32,7 +40,7 @@ current_records as (
            keys carry no identifier). A person with no ePID yet is held
            (MISSING_EPID) under a person key. #}
         'CPE_MONITOR|' || coalesce('E' || substr(md5(people.nabp_eprofile_id), 1, 16), per_uan.person_id)
-            || '|' || per_uan.uan || '|' || per_uan.completed_on as record_key,
+        || '|' || per_uan.uan || '|' || per_uan.completed_on as record_key,
         per_uan.person_id,
         per_uan.activity_id,
         per_uan.completed_on,
@@ -58,8 +66,10 @@ current_records as (
 ),
 
 hashed as (
-    select *, {{ record_hash(payload_columns) }} as record_hash,
-           {{ record_hash(content_columns) }} as content_hash
+    select
+        *,
+        {{ record_hash(payload_columns) }} as record_hash,
+        {{ record_hash(content_columns) }} as content_hash
     from current_records
 ),
 
