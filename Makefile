@@ -58,7 +58,9 @@ check: lint
 ## dbt templater compiles each file with dbt against an in-memory DuckDB (the `lint`
 ## target of dbt_project/profiles.yml); macros are not nodes and it skips them.
 SQLFLUFF       := $(BIN)/sqlfluff
-SQLFLUFF_PATHS := dbt_project
+# absolute: the dbt templater changes directory, and `fix` with two processes then
+# writes to a relative path that does not exist (dbt_project/dbt_project/...)
+SQLFLUFF_PATHS := $(CURDIR)/dbt_project
 SQLFLUFF_ARGS  := --processes 2
 lint: $(STAMP)
 	$(BIN)/ruff check plugins dags tests
