@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := demo
 
-.PHONY: demo test check clean
+.PHONY: demo test check lint sql-fix clean
 
 # The dashboard's browser test drives Debian's Chromium (Playwright's own browser
 # download cannot reach its servers here). CI runs as root on a Debian machine.
@@ -38,22 +38,37 @@ demo: $(STAMP)
 	@echo "Warehouse: $(DEMO)/out/warehouse.duckdb   Run summaries: $(DEMO)/out/reports/"
 	@echo "Certificates: $(DEMO)/out/certificates/   Transcripts: $(DEMO)/out/transcripts/"
 
-## make test: the linter (under a second), then the whole suite (unit, dbt unit tests, DAG
+## make test: the linters (make lint), then the whole suite (unit, dbt unit tests, DAG
 ## import, end to end through Airflow, PostgreSQL, the dashboard in headless Chromium)
 # CI runs this, so a lint finding fails CI as a test would.
 # Two workers (the machine has two cores); tests/conftest.py schedules each test file on
 # one worker (its module fixtures run once), every file using the shared 3-day run on
 # the same worker, and the longest first.
-test: $(STAMP) $(CHROMIUM) $(PG_INITDB)
-	$(BIN)/ruff check plugins dags tests
+test: lint $(CHROMIUM) $(PG_INITDB)
 	$(BIN)/python -m pytest -n 2
 
-## make check (contributors, before a commit): the linter, then the fast tests: every
+## make check (contributors, before a commit): the linters (make lint), then the fast tests: every
 ## test not marked slow (tests/conftest.py lists the slow files), without the real Airflow
 ## runs, the benchmark and the long scenarios that `make test` adds
-check: $(STAMP)
-	$(BIN)/ruff check plugins dags tests
+check: lint
 	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+## make lint: ruff over the Python, SQLFluff over every model, singular test and
+## analysis of the dbt project (config in pyproject.toml and .sqlfluff). SQLFluff's
+## dbt templater compiles each file with dbt against an in-memory DuckDB (the `lint`
+## target of dbt_project/profiles.yml); macros are not nodes and it skips them.
+SQLFLUFF       := $(BIN)/sqlfluff
+# absolute: the dbt templater changes directory, and `fix` with two processes then
+# writes to a relative path that does not exist (dbt_project/dbt_project/...)
+SQLFLUFF_PATHS := $(CURDIR)/dbt_project
+SQLFLUFF_ARGS  := --processes 2
+lint: $(STAMP)
+	$(BIN)/ruff check plugins dags tests
+	$(SQLFLUFF) lint $(SQLFLUFF_ARGS) $(SQLFLUFF_PATHS)
+
+## make sql-fix: let SQLFluff rewrite what it can (layout, case); `make lint` shows the rest
+sql-fix: $(STAMP)
+	$(SQLFLUFF) fix $(SQLFLUFF_ARGS) $(SQLFLUFF_PATHS)
 
 clean:
 	rm -rf $(DEMO) $(VENV) .pytest_cache

@@ -21,7 +21,8 @@ problems as (
 ),
 
 final as (
-    select * from problems where problem is not null
+    select * from problems
+    where problem is not null
 )
 
 select * from final

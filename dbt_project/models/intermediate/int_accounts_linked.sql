@@ -3,7 +3,10 @@
 with assigned as (select * from {{ ref('int_person_ids_assigned') }}),
 
 final as (
-    select learner_id, person_id, anchor_learner_id
+    select
+        learner_id,
+        person_id,
+        anchor_learner_id
     from assigned
     where is_current
 )

@@ -1,4 +1,5 @@
-{# Reference data is an upsert: the latest extract wins per key (later extracts never lose to a re-run of an older day). #}
+{# Reference data is an upsert: the latest extract wins per key (later extracts never
+   lose to a re-run of an older day). #}
 with landed as (select * from {{ ref('stg_landing__activity_credits') }}),
 
 final as (

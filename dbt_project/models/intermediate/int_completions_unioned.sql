@@ -13,7 +13,9 @@ with lms_rows as (
 
 lms_status as (
     select
-        completion_id, status, extracted_on as status_extracted_on,
+        completion_id,
+        status,
+        extracted_on as status_extracted_on,
         {{ record_of({'file_name': 'file_name', 'extracted_on': 'extracted_on', 'source_line': 'source_line',
                       'load_id': 'load_id'}) }} as status_source_row
     from ({{ first_row_per('lms_rows', ['completion_id'], 'extracted_on desc, source_line desc') }}) as latest
@@ -88,7 +90,9 @@ matched as (
 
 primary_accounts as (
     select
-        person_id, activity_id, completed_on,
+        person_id,
+        activity_id,
+        completed_on,
         {{ arg_min('learner_id', ['completed_at', 'learner_id']) }} as primary_learner_id
     from matched
     where is_matched and not is_revoked
@@ -99,7 +103,7 @@ final as (
     select
         matched.*,
         primary_accounts.primary_learner_id is not null
-            and matched.learner_id <> primary_accounts.primary_learner_id as is_duplicate_account
+        and matched.learner_id <> primary_accounts.primary_learner_id as is_duplicate_account
     from matched
     left join primary_accounts using (person_id, activity_id, completed_on)
 )

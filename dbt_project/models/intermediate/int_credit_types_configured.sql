@@ -7,8 +7,10 @@ final as (
         body,
         eligible_professions,
         unit,
-        case when moc_board = 'ABP' then cast({{ var('abp_point_step') }} as decimal(9, 2))
-             else step end as step,
+        case
+            when moc_board = 'ABP' then cast({{ var('abp_point_step') }} as decimal(9, 2))
+            else step
+        end as step,
         moc_board,
         moc_category,
         board_split_rank,

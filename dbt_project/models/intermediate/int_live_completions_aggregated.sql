@@ -22,14 +22,19 @@ islands as (
     select
         *,
         sum(case when previous_max_end is null or check_in_at > previous_max_end then 1 else 0 end)
-            over (partition by learner_id, activity_id, completed_on
-                  order by check_in_at, check_out_at rows unbounded preceding) as island
+            over (
+                partition by learner_id, activity_id, completed_on
+                order by check_in_at, check_out_at rows unbounded preceding
+            ) as island
     from intervals
 ),
 
 island_minutes as (
     select
-        learner_id, activity_id, completed_on, island,
+        learner_id,
+        activity_id,
+        completed_on,
+        island,
         {{ seconds_between('min(check_in_at)', 'max(check_out_at)') }} / 60.0 as minutes
     from islands
     group by learner_id, activity_id, completed_on, island
@@ -37,7 +42,9 @@ island_minutes as (
 
 days as (
     select
-        learner_id, activity_id, completed_on,
+        learner_id,
+        activity_id,
+        completed_on,
         min(check_in_at) as completed_at,
         bool_or(coalesce(evaluation_completed, false)) as evaluation_completed,
         bool_or(coalesce(moc_requested, false)) as moc_requested,
@@ -66,7 +73,8 @@ final as (
         days.source_rows
     from days
     inner join island_minutes using (learner_id, activity_id, completed_on)
-    group by days.learner_id, days.activity_id, days.completed_on, days.completed_at,
+    group by
+        days.learner_id, days.activity_id, days.completed_on, days.completed_at,
         days.evaluation_completed, days.moc_requested, days.check_ins, days.extracted_on, days.source_rows
 )
 

@@ -32,12 +32,20 @@ final as (
         case when not conflicts.profession_differs then min(joined.profession) end as profession,
         case when not conflicts.dob_differs then min(joined.birth_month_day) end as birth_month_day,
         {{ arg_max('joined.npi', ['joined.updated_at'], filter=is_valid_npi('joined.npi')) }} as npi,
-        max(joined.npi) filter (where nullif(joined.npi, '') is not null
-                                and not {{ is_valid_npi('joined.npi') }}) as invalid_npi,
-        {{ arg_max('joined.nabp_eprofile_id', ['joined.updated_at'], filter='joined.nabp_eprofile_id is not null') }} as nabp_eprofile_id,
-        coalesce({{ arg_max('joined.moc_consent', ['joined.updated_at'], filter='joined.moc_consent is not null') }}, false) as moc_consent,
+        max(
+            joined.npi) filter (
+            where nullif(joined.npi, '') is not null
+            and not {{ is_valid_npi('joined.npi') }}
+        ) as invalid_npi,
+        {{ arg_max('joined.nabp_eprofile_id', ['joined.updated_at'], filter='joined.nabp_eprofile_id is not null') }}
+            as nabp_eprofile_id,
+        coalesce(
+            {{ arg_max('joined.moc_consent', ['joined.updated_at'], filter='joined.moc_consent is not null') }}, false
+        )
+            as moc_consent,
         conflicts.dob_differs or conflicts.profession_differs as has_identity_conflict,
-        concat_ws('; ',
+        concat_ws(
+            '; ',
             case when conflicts.dob_differs then 'accounts disagree on birth month/day' end,
             case when conflicts.profession_differs then 'accounts disagree on profession' end
         ) as identity_conflict_reason,

@@ -5,8 +5,14 @@
    someone (the kept side of a split) is not an alias. #}
 with assigned as (select * from {{ ref('int_person_ids_assigned') }}),
 
-retired as (select * from assigned where not is_current),
-current_ids as (select * from assigned where is_current),
+retired as (
+    select * from assigned
+    where not is_current
+),
+current_ids as (
+    select * from assigned
+    where is_current
+),
 
 final as (
     select
@@ -14,7 +20,7 @@ final as (
         min(current_ids.person_id) as person_id
     from retired
     inner join current_ids using (learner_id)
-    where retired.person_id not in (select person_id from current_ids)
+    where retired.person_id not in (select any_current.person_id from current_ids as any_current)
     group by retired.person_id
 )
 

@@ -6,10 +6,14 @@ boards as (select * from {{ ref('int_learner_board_ids_deduplicated') }}),
 {# expires_on: the latest expiry any of the person's accounts gives for the license
    (blank is unknown, and never counts as expired). #}
 person_licenses as (
-    select accounts.person_id, licenses.state,
-           upper(trim(licenses.license_number)) as license_number, licenses.license_profession,
-           max(licenses.expires_on) as expires_on
-    from licenses inner join accounts using (learner_id)
+    select
+        accounts.person_id,
+        licenses.state,
+        upper(trim(licenses.license_number)) as license_number,
+        licenses.license_profession,
+        max(licenses.expires_on) as expires_on
+    from licenses
+    inner join accounts using (learner_id)
     group by accounts.person_id, licenses.state, upper(trim(licenses.license_number)), licenses.license_profession
 ),
 
@@ -29,9 +33,12 @@ pars_license as (
 ),
 
 board_ids as (
-    select accounts.person_id, boards.board,
-           max(nullif(trim(boards.board_id), '')) as board_id
-    from boards inner join accounts using (learner_id)
+    select
+        accounts.person_id,
+        boards.board,
+        max(nullif(trim(boards.board_id), '')) as board_id
+    from boards
+    inner join accounts using (learner_id)
     group by accounts.person_id, boards.board
 ),
 
@@ -45,12 +52,21 @@ final as (
         person_licenses.expires_on,
         cast(null as varchar) as board,
         cast(null as varchar) as board_id,
-        pars_license.licensing_state is not distinct from person_licenses.state
-            and pars_license.license_number = person_licenses.license_number as is_pars_license
+        (pars_license.licensing_state is not distinct from person_licenses.state)
+        and pars_license.license_number = person_licenses.license_number as is_pars_license
     from person_licenses
     left join pars_license using (person_id)
     union all
-    select person_id, 'board', null, null, null, null, board, board_id, false
+    select
+        person_id,
+        'board',
+        null,
+        null,
+        null,
+        null,
+        board,
+        board_id,
+        false
     from board_ids
 )
 

@@ -21,16 +21,22 @@ with clustered as (select * from {{ ref('int_accounts_clustered') }}),
 {% if is_incremental() %}
 history as (select * from {{ this }}),
 {% else %}
-history as (
-    select
-        cast(null as varchar) as learner_id, cast(null as varchar) as person_id,
-        cast(null as varchar) as anchor_learner_id, cast(null as date) as first_assigned_on,
-        cast(null as boolean) as is_current, cast(null as date) as retired_on
-    where false
-),
+    history as (
+        select
+            cast(null as varchar) as learner_id,
+            cast(null as varchar) as person_id,
+            cast(null as varchar) as anchor_learner_id,
+            cast(null as date) as first_assigned_on,
+            cast(null as boolean) as is_current,
+            cast(null as date) as retired_on
+        where false
+    ),
 {% endif %}
 
-previous as (select * from history where is_current),
+previous as (
+    select * from history
+    where is_current
+),
 
 {# the ids a group's accounts carry today, oldest first #}
 candidates as (
@@ -44,7 +50,9 @@ candidates as (
 ),
 
 group_choice as (
-    select anchor_learner_id, {{ arg_min('person_id', ['first_assigned_on', 'person_id']) }} as person_id
+    select
+        anchor_learner_id,
+        {{ arg_min('person_id', ['first_assigned_on', 'person_id']) }} as person_id
     from candidates
     group by anchor_learner_id
 ),
@@ -54,7 +62,10 @@ claims as (
     select
         anchor_learner_id,
         person_id,
-        row_number() over (partition by person_id order by anchor_learner_id) = 1 as keeps_id
+        row_number() over (
+            partition by person_id
+            order by anchor_learner_id
+        ) = 1 as keeps_id
     from group_choice
 ),
 
@@ -88,9 +99,12 @@ retired_rows as (
         false as is_current,
         coalesce(history.retired_on, {{ run_date() }}) as retired_on
     from history
-    where not exists (select 1 from current_rows
-                      where current_rows.learner_id = history.learner_id
-                        and current_rows.person_id = history.person_id)
+    where not exists (
+        select 1 from current_rows
+        where
+            current_rows.learner_id = history.learner_id
+            and current_rows.person_id = history.person_id
+    )
 ),
 
 final as (

@@ -17,26 +17,31 @@ with quarantine as (select * from {{ ref('stg_landing__quarantined_rows') }}),
 
 resolved as (
     {% for file, (model, columns) in keys.items() %}
-    select q.file_name, q.extracted_on, q.source_line
-    from quarantine as q
-    inner join {{ ref(model) }} as loaded
-        on loaded.extracted_on > q.extracted_on
-        {% for c in columns %}
-        and upper(trim(cast(loaded.{{ c }} as varchar)))
-            = upper(trim({{ json_text('q.raw_values', c) }}))
-        {% endfor %}
-    where q.file_name = '{{ file }}'
-    {% if not loop.last %}union{% endif %}
+        select
+            q.file_name,
+            q.extracted_on,
+            q.source_line
+        from quarantine as q
+        inner join {{ ref(model) }} as loaded
+            on
+                loaded.extracted_on > q.extracted_on
+                {% for c in columns %}
+                    and upper(trim(cast(loaded.{{ c }} as varchar)))
+                    = upper(trim({{ json_text('q.raw_values', c) }}))
+                {% endfor %}
+        where q.file_name = '{{ file }}'
+        {% if not loop.last %}union{% endif %}
     {% endfor %}
 ),
+
+resolved_rows as (select distinct * from resolved),
 
 final as (
     select
         quarantine.*,
-        resolved.source_line is not null as is_resolved
+        resolved_rows.source_line is not null as is_resolved
     from quarantine
-    left join (select distinct * from resolved) as resolved
-        using (file_name, extracted_on, source_line)
+    left join resolved_rows using (file_name, extracted_on, source_line)
 )
 
 select * from final

@@ -39,10 +39,14 @@ final as (
         {# unanswered (null) is not "no": PARS needs the answer to close the activity #}
         coalesce(activities.commercial_support, supporters.supporters > 0) as commercial_support_answered,
         activities.commercial_agreement_signed_date,
-        case when supporters.activity_id is not null then supporters.monetary
-             else activities.commercial_support_monetary end as commercial_support_monetary,
-        case when supporters.activity_id is not null then supporters.in_kind
-             else activities.commercial_support_in_kind end as commercial_support_in_kind,
+        case
+            when supporters.activity_id is not null then supporters.monetary
+            else activities.commercial_support_monetary
+        end as commercial_support_monetary,
+        case
+            when supporters.activity_id is not null then supporters.in_kind
+            else activities.commercial_support_in_kind
+        end as commercial_support_in_kind,
         coalesce(supporters.supporters, 0) as commercial_supporters,
         nullif(activities.delivery_method, '') as delivery_method,
         nullif(trim(activities.location_city), '') as location_city,

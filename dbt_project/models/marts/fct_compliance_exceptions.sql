@@ -32,7 +32,8 @@ still_open as (
         cast(current_exceptions.record_key as {{ dbt.type_string() }}) as record_key,
         current_exceptions.due_on,
         cast(current_exceptions.detail as {{ dbt.type_string() }}) as detail,
-        {% if is_incremental() %}coalesce(previous.first_seen_on, {{ run_date() }}){% else %}{{ run_date() }}{% endif %} as first_seen_on,
+        {% if is_incremental() %}coalesce(previous.first_seen_on, {{ run_date() }}){% else %}{{ run_date() }}{% endif %}
+            as first_seen_on,
         {{ run_date() }} as last_seen_on,
         cast('open' as {{ dbt.type_string() }}) as status,
         cast(null as date) as closed_on

@@ -87,7 +87,7 @@ evaluated as (
     {{ evaluate_credit_decisions('completions_in_scope') }}
 ),
 {% else %}
-with evaluated as (select * from {{ ref('int_credit_decisions_evaluated') }}),
+    with evaluated as (select * from {{ ref('int_credit_decisions_evaluated') }}),
 {% endif %}
 
 {% if recompute_all and execute %}
@@ -113,7 +113,7 @@ final as (
              then {{ run_date() }}
              else coalesce(previously_decided.decided_on, {{ run_date() }}) end as decided_on
         {% else %}
-        {{ run_date() }} as decided_on
+            {{ run_date() }} as decided_on
         {% endif %}
     from evaluated
     {% if recompute_all %}

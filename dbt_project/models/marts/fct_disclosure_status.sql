@@ -6,17 +6,23 @@ problems as (select * from {{ ref('int_disclosures_evaluated') }}),
 activities as (select * from {{ ref('dim_activities') }}),
 
 people_in_roles as (
-    select faculty_person_id, activity_id, role,
-           min(role_start_date) as role_start_date,
-           max(signed_date) as signed_date
+    select
+        faculty_person_id,
+        activity_id,
+        role,
+        min(role_start_date) as role_start_date,
+        max(signed_date) as signed_date
     from rows
     group by faculty_person_id, activity_id, role
 ),
 
 summarized as (
-    select faculty_person_id, activity_id, role,
-           {{ list_agg('reason_code', 'reason_code') }} as open_problems,
-           min(due_on) as next_due_on
+    select
+        faculty_person_id,
+        activity_id,
+        role,
+        {{ list_agg('reason_code', 'reason_code') }} as open_problems,
+        min(due_on) as next_due_on
     from problems
     group by faculty_person_id, activity_id, role
 ),
@@ -34,11 +40,13 @@ final as (
         people_in_roles.signed_date,
         coalesce(summarized.open_problems, {{ empty_text_list() }}) as open_problems,
         summarized.next_due_on,
-        case when summarized.open_problems is null then 'compliant'
-             when summarized.next_due_on < {{ as_of_date() }} then 'finding'
-             else 'at risk' end as status,
+        case
+            when summarized.open_problems is null then 'compliant'
+            when summarized.next_due_on < {{ as_of_date() }} then 'finding'
+            else 'at risk'
+        end as status,
         activities.start_date between {{ as_of_date() }}
-            and {{ as_of_date() }} + {{ var('disclosure_upcoming_days') }} as starts_soon
+        and {{ as_of_date() }} + {{ var('disclosure_upcoming_days') }} as starts_soon
     from people_in_roles
     left join summarized using (faculty_person_id, activity_id, role)
     left join activities using (activity_id)

@@ -43,7 +43,10 @@ credit_types as (select * from {{ ref('int_credit_types_configured') }}),
 awards as (select * from {{ ref('fct_credit_awards') }}),
 people as (select * from {{ ref('dim_people') }}),
 learner_records as (select * from {{ ref('fct_pars_records') }}),
-tracked as (select * from {{ ref('int_submissions_tracked') }} where body = '{{ body_name }}'),
+tracked as (
+    select * from {{ ref('int_submissions_tracked') }}
+    where body = '{{ body_name }}'
+),
 
 designated as (
     select
@@ -63,19 +66,28 @@ designated as (
 ),
 
 reportable as (
-    select activities.*, designated.cme_credits_designated, designated.is_ipce, designated.has_pars_credit,
-           designated.moc_boards, designated.moc_credits
+    select
+        activities.*,
+        designated.cme_credits_designated,
+        designated.is_ipce,
+        designated.has_pars_credit,
+        designated.moc_boards,
+        designated.moc_credits
     from activities
     inner join designated using (activity_id)
     {% if var("accreditor") != "JA" %}where designated.has_pars_credit{% endif %}
 ),
 
 activity_years as (
-    select activity_id, {{ unnest_range(year_of('start_date'), 'greatest(' ~ year_of('start_date') ~ ', least('
-        ~ year_of('end_date') ~ ', ' ~ year_of(as_of_date()) ~ '))') }} as reporting_year
+    select
+        activity_id,
+        {{ unnest_range(year_of('start_date'), 'greatest(' ~ year_of('start_date') ~ ', least('
+            ~ year_of('end_date') ~ ', ' ~ year_of(as_of_date()) ~ '))') }} as reporting_year
     from reportable
     union
-    select distinct awards.activity_id, {{ year_of('awards.completed_on') }}
+    select distinct
+        awards.activity_id,
+        {{ year_of('awards.completed_on') }}
     from awards
     inner join reportable using (activity_id)
 ),
@@ -85,9 +97,12 @@ learner_counts as (
         awards.activity_id,
         {{ year_of('awards.completed_on') }} as reporting_year,
         count(distinct awards.person_id) filter (where people.profession = 'physician') as physician_learners,
-        count(distinct awards.person_id) filter (where people.profession is distinct from 'physician') as other_learners,
+        count(distinct awards.person_id) filter (where people.profession is distinct from 'physician')
+            as other_learners,
         {% for p in ja_professions %}
-        count(distinct awards.person_id) filter (where coalesce(people.profession, 'other') = '{{ p }}') as {{ p }}_participants{% if not loop.last %},{% endif %}
+            count(distinct awards.person_id) filter (
+                where coalesce(people.profession, 'other') = '{{ p }}'
+            ) as {{ p }}_participants{% if not loop.last %},{% endif %}
         {% endfor %}
     from awards
     inner join people using (person_id)
@@ -112,11 +127,12 @@ checked as (
         activity_years.reporting_year,
         least(reportable.end_date, make_date(activity_years.reporting_year, 12, 31)) as period_ends_on,
         make_date(activity_years.reporting_year + 1, {{ year_close[:2] | int }}, {{ year_close[3:] | int }}) as due_on,
-        {{ as_of_date() }} > least(reportable.end_date, make_date(activity_years.reporting_year, 12, 31)) as is_period_over,
+        {{ as_of_date() }}
+        > least(reportable.end_date, make_date(activity_years.reporting_year, 12, 31)) as is_period_over,
         coalesce(learner_counts.physician_learners, 0) as physician_learners,
         coalesce(learner_counts.other_learners, 0) as other_learners,
         {% for p in ja_professions %}
-        coalesce(learner_counts.{{ p }}_participants, 0) as {{ p }}_participants,
+            coalesce(learner_counts.{{ p }}_participants, 0) as {{ p }}_participants,
         {% endfor %}
         coalesce(learner_reporting.learner_records, 0) as learner_records,
         coalesce(learner_reporting.learner_records_sent, 0) as learner_records_sent,
@@ -144,9 +160,15 @@ checked as (
 statused as (
     select
         *,
-        case when {{ list_length('missing_for_active') }} = 0 and {{ list_length('missing_for_closed') }} = 0 and is_period_over then 'Closed'
-             when {{ list_length('missing_for_active') }} = 0 then 'Active'
-             else 'Draft' end as pars_status,
+        case
+            when
+                {{ list_length('missing_for_active') }} = 0
+                and {{ list_length('missing_for_closed') }} = 0
+                and is_period_over
+                then 'Closed'
+            when {{ list_length('missing_for_active') }} = 0 then 'Active'
+            else 'Draft'
+        end as pars_status,
         {{ list_concat('missing_for_active', 'missing_for_closed') }} as missing_fields
     from checked
 ),
@@ -192,12 +214,12 @@ current_records as (
         physician_learners,
         other_learners,
         {% for p in ja_professions %}
-        {{ p }}_participants,
+            {{ p }}_participants,
         {% endfor %}
         case when pars_status = 'Closed' then physician_learners end as record_physician_learners,
         case when pars_status = 'Closed' then other_learners end as record_other_learners,
         {% for p in ja_professions %}
-        case when pars_status = 'Closed' then {{ p }}_participants end as record_{{ p }}_participants,
+            case when pars_status = 'Closed' then {{ p }}_participants end as record_{{ p }}_participants,
         {% endfor %}
         pars_physician_learners,
         pars_other_learners,
@@ -207,8 +229,10 @@ current_records as (
         pars_status,
         'Closed' as required_status,
         case pars_status when 'Draft' then 'Active' when 'Active' then 'Closed' end as next_status,
-        case pars_status when 'Draft' then missing_for_active when 'Active' then missing_for_closed
-             else {{ empty_text_list() }} end as missing_for_next_status,
+        case pars_status
+            when 'Draft' then missing_for_active when 'Active' then missing_for_closed
+            else {{ empty_text_list() }}
+        end as missing_for_next_status,
         missing_fields,
         is_period_over,
         period_ends_on,
@@ -223,8 +247,10 @@ current_records as (
 ),
 
 hashed as (
-    select *, {{ record_hash(payload_columns) }} as record_hash,
-           {{ record_hash(payload_columns) }} as content_hash
+    select
+        *,
+        {{ record_hash(payload_columns) }} as record_hash,
+        {{ record_hash(payload_columns) }} as content_hash
     from current_records
 ),
 

@@ -17,19 +17,26 @@ people as (select * from {{ ref('dim_people') }}),
 activities as (select * from {{ ref('dim_activities') }}),
 identifiers as (select * from {{ ref('int_person_identifiers_collected') }}),
 credit_types as (select * from {{ ref('int_credit_types_configured') }}),
-tracked as (select * from {{ ref('int_submissions_tracked') }} where body = {{ pars_body() }}),
+tracked as (
+    select * from {{ ref('int_submissions_tracked') }}
+    where body = {{ pars_body() }}
+),
 
 pars_awards as (
-    select awards.*, credit_types.report_label
+    select
+        awards.*,
+        credit_types.report_label
     from awards
     inner join credit_types using (credit_type)
     where awards.credit_type = 'AMA_PRA_1' or awards.is_moc
-        {% if var('accreditor') == 'JA' %}or awards.credit_type = 'IPCE'{% endif %}
+    {% if var('accreditor') == 'JA' %}or awards.credit_type = 'IPCE'{% endif %}
 ),
 
 days as (
     select
-        person_id, activity_id, completed_on,
+        person_id,
+        activity_id,
+        completed_on,
         coalesce(sum(credits_awarded) filter (where credit_type = 'AMA_PRA_1'), 0) as day_cme_credits,
         coalesce(sum(credits_awarded) filter (where credit_type = 'IPCE'), 0) as day_ipce_credits
     from pars_awards
@@ -38,7 +45,10 @@ days as (
 
 boards as (
     select
-        person_id, activity_id, completed_on, moc_board as board,
+        person_id,
+        activity_id,
+        completed_on,
+        moc_board as board,
         sum(credits_awarded) as total_board_credits,
         {{ list_agg('report_label', 'credit_type') }} as labels,
         {{ list_agg('credits_awarded', 'credit_type') }} as amounts
@@ -55,8 +65,10 @@ assembled as (
         boards.total_board_credits,
         boards.labels,
         boards.amounts,
-        row_number() over (partition by days.person_id, days.activity_id, days.completed_on
-                           order by boards.board nulls first) = 1 as carries_cme
+        row_number() over (
+            partition by days.person_id, days.activity_id, days.completed_on
+            order by boards.board nulls first
+        ) = 1 as carries_cme
     from days
     left join boards using (person_id, activity_id, completed_on)
 ),
@@ -65,7 +77,7 @@ current_records as (
     select
         {{ pars_body() }} as body,
         {{ pars_body() }} || '|' || assembled.person_id || '|' || assembled.activity_id || '|'
-            || assembled.completed_on || '|' || coalesce(assembled.board, 'CME') as record_key,
+        || assembled.completed_on || '|' || coalesce(assembled.board, 'CME') as record_key,
         assembled.person_id,
         assembled.activity_id,
         assembled.completed_on,
@@ -77,7 +89,8 @@ current_records as (
         case when license.license_number is not null then license.state end as licensing_state,
         coalesce(license.license_number, people.npi) as licensing_id_or_npi,
         cast(case when assembled.carries_cme then assembled.day_cme_credits else 0 end as decimal(9, 2)) as cme_credits,
-        cast(case when assembled.carries_cme then assembled.day_ipce_credits else 0 end as decimal(9, 2)) as ipce_credits,
+        cast(case when assembled.carries_cme then assembled.day_ipce_credits else 0 end as decimal(9, 2))
+            as ipce_credits,
         assembled.board,
         board_ids.board_id,
         cast(assembled.total_board_credits as decimal(9, 2)) as total_board_credits,
@@ -87,9 +100,11 @@ current_records as (
         cast(assembled.amounts[2] as decimal(9, 2)) as credits_2,
         assembled.labels[3] as credit_type_3,
         cast(assembled.amounts[3] as decimal(9, 2)) as credits_3,
-        case when assembled.board is not null
-             then assembled.completed_on + {{ var('pars_moc_window_days') }}
-             else {{ learner_year_close('assembled.completed_on') }} end as due_on,
+        case
+            when assembled.board is not null
+                then assembled.completed_on + {{ var('pars_moc_window_days') }}
+            else {{ learner_year_close('assembled.completed_on') }}
+        end as due_on,
         {{ learner_year_close('assembled.completed_on') }} as window_closes_on,
         {{ codes([
             "case when activities.accme_activity_id is null then 'ACTIVITY_NOT_REGISTERED' end",
@@ -104,14 +119,16 @@ current_records as (
     inner join people using (person_id)
     inner join activities using (activity_id)
     left join identifiers as license
-        on license.person_id = assembled.person_id and license.is_pars_license
+        on assembled.person_id = license.person_id and license.is_pars_license
     left join identifiers as board_ids
-        on board_ids.person_id = assembled.person_id and board_ids.board = assembled.board
+        on assembled.person_id = board_ids.person_id and assembled.board = board_ids.board
 ),
 
 hashed as (
-    select *, {{ record_hash(payload_columns) }} as record_hash,
-           {{ record_hash(content_columns) }} as content_hash
+    select
+        *,
+        {{ record_hash(payload_columns) }} as record_hash,
+        {{ record_hash(content_columns) }} as content_hash
     from current_records
 ),
 
@@ -131,11 +148,11 @@ deletes as (
         split_part(tracked.record_key, '|', 3) as activity_id,
         cast(split_part(tracked.record_key, '|', 4) as date) as completed_on,
         {% for c in payload_columns %}
-        {% if c in ('cme_credits', 'ipce_credits', 'total_board_credits', 'credits_1', 'credits_2', 'credits_3') %}
-        cast({{ json_text('tracked.payload', c) }} as decimal(9, 2)) as {{ c }},
-        {% else %}
-        {{ json_text('tracked.payload', c) }} as {{ c }},
-        {% endif %}
+            {% if c in ('cme_credits', 'ipce_credits', 'total_board_credits', 'credits_1', 'credits_2', 'credits_3') %}
+                cast({{ json_text('tracked.payload', c) }} as decimal(9, 2)) as {{ c }},
+            {% else %}
+                {{ json_text('tracked.payload', c) }} as {{ c }},
+            {% endif %}
         {% endfor %}
         cast(null as date) as due_on,
         cast(null as date) as window_closes_on,
@@ -147,13 +164,22 @@ deletes as (
         tracked.written_on,
         cast(null as varchar) as body_message
     from tracked
-    where tracked.is_live
-      and not exists (select 1 from hashed
-                      where hashed.record_key = tracked.record_key
-                        and (hashed.record_hash = tracked.record_hash
-                             or hashed.content_hash = tracked.content_hash))
-      and coalesce(tracked.person_id, '') not in (select person_id from people where has_identity_conflict)
-      and not tracked.is_retired
+    where
+        tracked.is_live
+        and not exists (
+            select 1 from hashed
+            where
+                hashed.record_key = tracked.record_key
+                and (
+                    hashed.record_hash = tracked.record_hash
+                    or hashed.content_hash = tracked.content_hash
+                )
+        )
+        and coalesce(tracked.person_id, '') not in (
+            select people.person_id from people
+            where people.has_identity_conflict
+        )
+        and not tracked.is_retired
 ),
 
 records as (
