@@ -15,7 +15,8 @@
    or flagged for correction because its evidence is gone. #}
 with batch_versions as (
     {# a discarded batch's versions are left out: as if never written #}
-    select * from {{ ref('int_submission_versions_latest') }} where not is_discarded
+    select * from {{ ref('int_submission_versions_latest') }}
+    where not is_discarded
 ),
 aliases as (select * from {{ ref('int_person_id_aliases') }}),
 retired_records as (select * from {{ ref('stg_retention__retired_records') }}),
@@ -23,9 +24,13 @@ retired_records as (select * from {{ ref('stg_retention__retired_records') }}),
 versions as (
     select
         batch_versions.*,
-        case when aliases.person_id is null then batch_versions.record_key
-             else replace(batch_versions.record_key, '|' || aliases.alias_person_id || '|',
-                          '|' || aliases.person_id || '|') end as tracked_key
+        case
+            when aliases.person_id is null then batch_versions.record_key
+            else replace(
+                batch_versions.record_key, '|' || aliases.alias_person_id || '|',
+                '|' || aliases.person_id || '|'
+            )
+        end as tracked_key
     from batch_versions
     left join aliases on aliases.alias_person_id = split_part(batch_versions.record_key, '|', 2)
 ),
@@ -33,9 +38,13 @@ versions as (
 retired as (
     select distinct
         retired_records.body,
-        case when aliases.person_id is null then retired_records.record_key
-             else replace(retired_records.record_key, '|' || aliases.alias_person_id || '|',
-                          '|' || aliases.person_id || '|') end as record_key
+        case
+            when aliases.person_id is null then retired_records.record_key
+            else replace(
+                retired_records.record_key, '|' || aliases.alias_person_id || '|',
+                '|' || aliases.person_id || '|'
+            )
+        end as record_key
     from retired_records
     left join aliases on aliases.alias_person_id = split_part(retired_records.record_key, '|', 2)
 ),
@@ -43,7 +52,10 @@ retired as (
 {# a version's batches combined: the latest event of any batch wins #}
 latest as (
     select
-        body, tracked_key as record_key, record_hash, record_action,
+        body,
+        tracked_key as record_key,
+        record_hash,
+        record_action,
         {{ arg_max('state', ['last_event_id']) }} as state,
         max(last_event_id) as last_event_id,
         {{ arg_max('body_message', ['message_event_id']) }} as message,
@@ -71,20 +83,23 @@ final as (
         adds.payload,
         deletes.state as delete_state,
         adds.state in ('written', 'sending', 'sent', 'accepted')
-            and not coalesce(deletes.state in ('written', 'sending', 'sent', 'accepted')
-                             and deletes.last_event_id > adds.last_event_id, false) as is_live,
+        and not coalesce(
+            deletes.state in ('written', 'sending', 'sent', 'accepted')
+            and deletes.last_event_id > adds.last_event_id, false
+        ) as is_live,
         adds.state = 'rejected' as is_rejected,
         retired.record_key is not null as is_retired
     from latest as adds
     left join latest as deletes
-        on deletes.record_action = 'Delete'
-        and deletes.body = adds.body
-        and deletes.record_key = adds.record_key
-        and deletes.record_hash = adds.record_hash
+        on
+            deletes.record_action = 'Delete'
+            and adds.body = deletes.body
+            and adds.record_key = deletes.record_key
+            and adds.record_hash = deletes.record_hash
     left join aliases as person_aliases
         on person_aliases.alias_person_id = {{ json_text('adds.payload', 'person_id') }}
     left join retired
-        on retired.body = adds.body and retired.record_key = adds.record_key
+        on adds.body = retired.body and adds.record_key = retired.record_key
     where adds.record_action = 'Add'
 )
 

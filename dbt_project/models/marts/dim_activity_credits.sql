@@ -3,7 +3,11 @@
 with credits as (select * from {{ ref('int_activity_credits_deduplicated') }}),
 
 final as (
-    select activity_id, credit_type, max_credits, uan
+    select
+        activity_id,
+        credit_type,
+        max_credits,
+        uan
     from credits
 )
 

@@ -5,8 +5,18 @@ with configured as (select * from {{ ref('int_credit_types_configured') }}),
 
 final as (
     select
-        credit_type, body, eligible_professions, unit, step, moc_board, moc_category,
-        board_split_rank, report_label, is_moc, explain_when_undesignated, description
+        credit_type,
+        body,
+        eligible_professions,
+        unit,
+        step,
+        moc_board,
+        moc_category,
+        board_split_rank,
+        report_label,
+        is_moc,
+        explain_when_undesignated,
+        description
     from configured
 )
 

@@ -5,8 +5,15 @@ with identifiers as (select * from {{ ref('int_person_identifiers_collected') }}
 
 final as (
     select
-        person_id, identifier_kind, state, license_number, license_profession, expires_on,
-        board, board_id, is_pars_license
+        person_id,
+        identifier_kind,
+        state,
+        license_number,
+        license_profession,
+        expires_on,
+        board,
+        board_id,
+        is_pars_license
     from identifiers
 )
 

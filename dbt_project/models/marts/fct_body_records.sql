@@ -14,7 +14,13 @@ unioned as (
     select
         'fct_pars_records' as source_mart,
         'learner' as record_kind,
-        body, record_key, record_action, record_hash, person_id, activity_id, completed_on,
+        body,
+        record_key,
+        record_action,
+        record_hash,
+        person_id,
+        activity_id,
+        completed_on,
         cast(null as bigint) as reporting_year,
         board,
         cast(null as varchar) as uan,
@@ -22,13 +28,24 @@ unioned as (
         coalesce(cme_credits, 0) + coalesce(ipce_credits, 0) > 0 or board is null as carries_cme,
         cast(coalesce(cme_credits, 0) + coalesce(ipce_credits, 0) as decimal(9, 2)) as credits,
         total_board_credits as board_credits,
-        due_on, window_closes_on, error_codes, submission_state, written_on, body_message
+        due_on,
+        window_closes_on,
+        error_codes,
+        submission_state,
+        written_on,
+        body_message
     from pars
     union all
     select
         'fct_cebroker_records',
         'learner',
-        body, record_key, record_action, record_hash, person_id, activity_id, completed_on,
+        body,
+        record_key,
+        record_action,
+        record_hash,
+        person_id,
+        activity_id,
+        completed_on,
         cast(null as bigint),
         cast(null as varchar),
         cast(null as varchar),
@@ -36,13 +53,24 @@ unioned as (
         true,
         credit_hours,
         cast(null as decimal(9, 2)),
-        due_on, window_closes_on, error_codes, submission_state, written_on, body_message
+        due_on,
+        window_closes_on,
+        error_codes,
+        submission_state,
+        written_on,
+        body_message
     from cebroker
     union all
     select
         'fct_cpe_monitor_records',
         'learner',
-        body, record_key, record_action, record_hash, person_id, activity_id, completed_on,
+        body,
+        record_key,
+        record_action,
+        record_hash,
+        person_id,
+        activity_id,
+        completed_on,
         cast(null as bigint),
         cast(null as varchar),
         uan,
@@ -50,13 +78,23 @@ unioned as (
         true,
         contact_hours,
         cast(null as decimal(9, 2)),
-        due_on, window_closes_on, error_codes, submission_state, written_on, body_message
+        due_on,
+        window_closes_on,
+        error_codes,
+        submission_state,
+        written_on,
+        body_message
     from cpe
     union all
     select
         'fct_pars_activities',
         'activity',
-        body, record_key, record_action, record_hash, person_id, activity_id,
+        body,
+        record_key,
+        record_action,
+        record_hash,
+        person_id,
+        activity_id,
         cast(null as date),
         reporting_year,
         cast(null as varchar),
@@ -65,7 +103,12 @@ unioned as (
         cast(null as boolean),
         cast(null as decimal(9, 2)),
         cast(null as decimal(9, 2)),
-        due_on, window_closes_on, error_codes, submission_state, written_on, body_message
+        due_on,
+        window_closes_on,
+        error_codes,
+        submission_state,
+        written_on,
+        body_message
     from pars_activities
 ),
 

@@ -11,31 +11,45 @@
 {% set content_columns = ['course_number', 'completion_date', 'license_profession', 'license_number', 'state',
     'credit_hours'] %}
 
-with awards as (select * from {{ ref('fct_credit_awards') }} where body = 'CE_BROKER'),
+with awards as (
+    select * from {{ ref('fct_credit_awards') }}
+    where body = 'CE_BROKER'
+),
 people as (select * from {{ ref('dim_people') }}),
 activities as (select * from {{ ref('dim_activities') }}),
 licenses as (
     select * from {{ ref('int_person_identifiers_collected') }}
-    where identifier_kind = 'license'
-      and state in ({% for s in var('cebroker_states') %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    where
+        identifier_kind = 'license'
+        and state in ({% for s in var('cebroker_states') %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %})
 ),
 profession_licenses as (select * from {{ ref('profession_licenses') }}),
 patterns as (select * from {{ ref('license_patterns') }}),
-tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CE_BROKER'),
+tracked as (
+    select * from {{ ref('int_submissions_tracked') }}
+    where body = 'CE_BROKER'
+),
 credit_types as (select * from {{ ref('int_credit_types_configured') }}),
 
 per_license as (
     select
-        awards.person_id, awards.activity_id, awards.completed_on,
-        licenses.state, licenses.license_number, licenses.license_profession, licenses.expires_on,
+        awards.person_id,
+        awards.activity_id,
+        awards.completed_on,
+        licenses.state,
+        licenses.license_number,
+        licenses.license_profession,
+        licenses.expires_on,
         sum(awards.credits_awarded) as credit_hours
     from awards
     inner join people using (person_id)
-    inner join profession_licenses on profession_licenses.profession = people.profession
+    inner join profession_licenses on people.profession = profession_licenses.profession
     inner join licenses
-        on licenses.person_id = awards.person_id
-        and licenses.license_profession = profession_licenses.license_profession
-    group by awards.person_id, awards.activity_id, awards.completed_on,
+        on
+            awards.person_id = licenses.person_id
+            and profession_licenses.license_profession = licenses.license_profession
+    group by
+        awards.person_id, awards.activity_id, awards.completed_on,
         licenses.state, licenses.license_number, licenses.license_profession, licenses.expires_on
 ),
 
@@ -46,8 +60,8 @@ current_records as (
            so merging accounts never changes it; the license number is hashed so
            keys (shown on the dashboard, kept in gate files) carry no identifier. #}
         'CE_BROKER|' || per_license.state || '|' || per_license.license_profession || '|'
-            || substr(md5(per_license.license_number), 1, 16) || '|' || per_license.activity_id || '|'
-            || per_license.completed_on as record_key,
+        || substr(md5(per_license.license_number), 1, 16) || '|' || per_license.activity_id || '|'
+        || per_license.completed_on as record_key,
         per_license.person_id,
         per_license.activity_id,
         per_license.completed_on,
@@ -72,13 +86,16 @@ current_records as (
     inner join people using (person_id)
     inner join activities using (activity_id)
     left join patterns
-        on patterns.state = per_license.state
-        and patterns.license_profession = per_license.license_profession
+        on
+            per_license.state = patterns.state
+            and per_license.license_profession = patterns.license_profession
 ),
 
 hashed as (
-    select *, {{ record_hash(payload_columns) }} as record_hash,
-           {{ record_hash(content_columns) }} as content_hash
+    select
+        *,
+        {{ record_hash(payload_columns) }} as record_hash,
+        {{ record_hash(content_columns) }} as content_hash
     from current_records
 ),
 
@@ -88,13 +105,18 @@ records as (
 
 {# The record-level rule the gate checks besides the error codes, computed here once:
    the hours are a whole number of the body's credit step (catalog seed). #}
+body_step as (
+    select min(nullif(step, 0)) as step from credit_types
+    where body = 'CE_BROKER'
+),
+
 final as (
     select
         records.*,
         round(records.credit_hours / body_step.step, 6)
-            = floor(round(records.credit_hours / body_step.step, 6)) as credits_on_step
+        = floor(round(records.credit_hours / body_step.step, 6)) as credits_on_step
     from records
-    cross join (select min(nullif(step, 0)) as step from credit_types where body = 'CE_BROKER') as body_step
+    cross join body_step
 )
 
 select * from final

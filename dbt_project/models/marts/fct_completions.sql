@@ -6,8 +6,18 @@ with completions as (select * from {{ ref('int_completions_unioned') }}),
 
 final as (
     select
-        completion_key, completion_source, completion_id, learner_id, person_id, activity_id,
-        completed_at, completed_on, is_matched, is_revoked, is_duplicate_account, extracted_on
+        completion_key,
+        completion_source,
+        completion_id,
+        learner_id,
+        person_id,
+        activity_id,
+        completed_at,
+        completed_on,
+        is_matched,
+        is_revoked,
+        is_duplicate_account,
+        extracted_on
     from completions
 )
 

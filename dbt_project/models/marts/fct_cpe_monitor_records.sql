@@ -11,14 +11,22 @@
 
 {% set uan_pattern = "'([0-9]{4}|JA[0-9]{7})-(0000|9999)-[0-9]{2}-[0-9]{3}-[LH][0-9]{2}-[PT]'" %}
 
-with awards as (select * from {{ ref('fct_credit_awards') }} where body = 'CPE_MONITOR'),
+with awards as (
+    select * from {{ ref('fct_credit_awards') }}
+    where body = 'CPE_MONITOR'
+),
 people as (select * from {{ ref('dim_people') }}),
-tracked as (select * from {{ ref('int_submissions_tracked') }} where body = 'CPE_MONITOR'),
+tracked as (
+    select * from {{ ref('int_submissions_tracked') }}
+    where body = 'CPE_MONITOR'
+),
 credit_types as (select * from {{ ref('int_credit_types_configured') }}),
 
 per_uan as (
     select
-        person_id, coalesce(nullif(trim(uan), ''), '(none)') as uan, completed_on,
+        person_id,
+        coalesce(nullif(trim(uan), ''), '(none)') as uan,
+        completed_on,
         {{ any_value_of('credit_type') }} as credit_type,
         min(activity_id) as activity_id,  -- a UAN names one activity
         sum(credits_awarded) as contact_hours
@@ -33,7 +41,7 @@ current_records as (
            keys carry no identifier). A person with no ePID yet is held
            (MISSING_EPID) under a person key. #}
         'CPE_MONITOR|' || coalesce('E' || substr(md5(people.nabp_eprofile_id), 1, 16), per_uan.person_id)
-            || '|' || per_uan.uan || '|' || per_uan.completed_on as record_key,
+        || '|' || per_uan.uan || '|' || per_uan.completed_on as record_key,
         per_uan.person_id,
         per_uan.activity_id,
         per_uan.completed_on,
@@ -59,8 +67,10 @@ current_records as (
 ),
 
 hashed as (
-    select *, {{ record_hash(payload_columns) }} as record_hash,
-           {{ record_hash(content_columns) }} as content_hash
+    select
+        *,
+        {{ record_hash(payload_columns) }} as record_hash,
+        {{ record_hash(content_columns) }} as content_hash
     from current_records
 ),
 
@@ -70,13 +80,18 @@ records as (
 
 {# The record-level rule the gate checks besides the error codes, computed here once:
    the hours are a whole number of the body's credit step (catalog seed). #}
+body_step as (
+    select min(nullif(step, 0)) as step from credit_types
+    where body = 'CPE_MONITOR'
+),
+
 final as (
     select
         records.*,
         round(records.contact_hours / body_step.step, 6)
-            = floor(round(records.contact_hours / body_step.step, 6)) as credits_on_step
+        = floor(round(records.contact_hours / body_step.step, 6)) as credits_on_step
     from records
-    cross join (select min(nullif(step, 0)) as step from credit_types where body = 'CPE_MONITOR') as body_step
+    cross join body_step
 )
 
 select * from final

@@ -1,7 +1,10 @@
 {# Disclosure status per activity and person in a content role: compliant, at risk
    (problems not yet due), or finding (problems past due). Upcoming activities with
    open problems are flagged so staff act before the problems become findings. #}
-with rows as (select * from {{ ref('int_faculty_disclosures_deduplicated') }} where role <> 'staff'),
+with rows as (
+    select * from {{ ref('int_faculty_disclosures_deduplicated') }}
+    where role <> 'staff'
+),
 problems as (select * from {{ ref('int_disclosures_evaluated') }}),
 activities as (select * from {{ ref('dim_activities') }}),
 

@@ -7,10 +7,16 @@
 {% set pars_activities_body = "JA_PARS_ACTIVITIES" if var("accreditor") == "JA" else "ACCME_PARS_ACTIVITIES" %}
 
 with awards as (select * from {{ ref('fct_credit_awards') }}),
-pars_records as (select * from {{ ref('fct_pars_records') }} where body = {{ pars_body() }}),
+pars_records as (
+    select * from {{ ref('fct_pars_records') }}
+    where body = {{ pars_body() }}
+),
 cebroker_records as (select * from {{ ref('fct_cebroker_records') }}),
 cpe_records as (select * from {{ ref('fct_cpe_monitor_records') }}),
-activity_records as (select * from {{ ref('fct_pars_activities') }} where body = '{{ pars_activities_body }}'),
+activity_records as (
+    select * from {{ ref('fct_pars_activities') }}
+    where body = '{{ pars_activities_body }}'
+),
 people as (select * from {{ ref('dim_people') }}),
 identifiers as (select * from {{ ref('int_person_identifiers_collected') }}),
 profession_licenses as (select * from {{ ref('profession_licenses') }}),
@@ -19,7 +25,7 @@ profession_licenses as (select * from {{ ref('profession_licenses') }}),
 pars_awards as (
     select * from awards
     where credit_type = 'AMA_PRA_1' or is_moc
-        {% if var('accreditor') == 'JA' %}or credit_type = 'IPCE'{% endif %}
+    {% if var('accreditor') == 'JA' %}or credit_type = 'IPCE'{% endif %}
 ),
 
 pars_boards as (
@@ -32,11 +38,20 @@ pars as (
     select
         {{ pars_body() }} as body,
         (select count(*) - count(distinct record_key || record_action) from pars_records) as duplicate_keys,
-        (select count(*) from pars_records where record_action = 'Add') as add_records,
+        (
+            select count(*) from pars_records
+            where record_action = 'Add'
+        ) as add_records,
         coalesce((select sum(greatest(boards, 1)) from pars_boards), 0) as expected_records,
-        coalesce((select sum(cme_credits) from pars_records where record_action = 'Add'), 0)
+        coalesce((
+            select sum(cme_credits) from pars_records
+            where record_action = 'Add'
+        ), 0)
             as cme_credits_in_records,
-        coalesce((select sum(credits_awarded) from pars_awards where credit_type = 'AMA_PRA_1'), 0)
+        coalesce((
+            select sum(credits_awarded) from pars_awards
+            where credit_type = 'AMA_PRA_1'
+        ), 0)
             as cme_credits_awarded
 ),
 
@@ -45,28 +60,37 @@ pars as (
 cebroker_licensees as (
     select distinct identifiers.person_id
     from identifiers
-    inner join people on people.person_id = identifiers.person_id
+    inner join people on identifiers.person_id = people.person_id
     inner join profession_licenses
-        on profession_licenses.profession = people.profession
-        and profession_licenses.license_profession = identifiers.license_profession
-    where identifiers.identifier_kind = 'license'
-      and identifiers.state in ({% for s in var('cebroker_states') %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %})
+        on
+            people.profession = profession_licenses.profession
+            and identifiers.license_profession = profession_licenses.license_profession
+    where
+        identifiers.identifier_kind = 'license'
+        and identifiers.state in (
+            {% for s in var('cebroker_states') %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %}
+        )
 ),
 
 cebroker_awards as (
     select * from awards
-    where body = 'CE_BROKER' and person_id in (select person_id from cebroker_licensees)
+    where body = 'CE_BROKER' and person_id in (select cebroker_licensees.person_id from cebroker_licensees)
 ),
 
 cebroker as (
     select
         'CE_BROKER' as body,
         (select count(*) - count(distinct record_key) from cebroker_records) as duplicate_keys,
-        (select count(*) from cebroker_awards
-         where not exists (select 1 from cebroker_records
-                           where cebroker_records.person_id = cebroker_awards.person_id
-                             and cebroker_records.activity_id = cebroker_awards.activity_id
-                             and cebroker_records.completed_on = cebroker_awards.completed_on))
+        (
+            select count(*) from cebroker_awards
+            where not exists (
+                select 1 from cebroker_records
+                where
+                    cebroker_records.person_id = cebroker_awards.person_id
+                    and cebroker_records.activity_id = cebroker_awards.activity_id
+                    and cebroker_records.completed_on = cebroker_awards.completed_on
+            )
+        )
             as uncovered_awards,
         coalesce((select bool_and(coalesce(provider_number, '') <> '') from cebroker_records), true)
             as provider_number_set
@@ -77,7 +101,10 @@ cpe as (
         'CPE_MONITOR' as body,
         (select count(*) - count(distinct record_key) from cpe_records) as duplicate_keys,
         coalesce((select sum(contact_hours) from cpe_records), 0) as contact_hours_in_records,
-        coalesce((select sum(credits_awarded) from awards where body = 'CPE_MONITOR'), 0)
+        coalesce((
+            select sum(credits_awarded) from awards
+            where body = 'CPE_MONITOR'
+        ), 0)
             as contact_hours_awarded,
         coalesce((select bool_and(coalesce(provider_number, '') <> '') from cpe_records), true)
             as provider_number_set
@@ -86,14 +113,17 @@ cpe as (
 {# PARS activities: the learners in the Closed records going out equal the distinct
    people with awards behind them #}
 activity_learners as (
-    select activity_id, cast(extract(year from completed_on) as integer) as reporting_year,
-           count(distinct person_id) as learners
+    select
+        activity_id,
+        cast(extract(year from completed_on) as integer) as reporting_year,
+        count(distinct person_id) as learners
     from awards
     group by activity_id, cast(extract(year from completed_on) as integer)
 ),
 
 closed_going as (
-    select * from activity_records where submission_state = 'pending' and pars_status = 'Closed'
+    select * from activity_records
+    where submission_state = 'pending' and pars_status = 'Closed'
 ),
 
 activities as (
@@ -102,10 +132,13 @@ activities as (
         (select count(*) - count(distinct record_key) from activity_records) as duplicate_keys,
         coalesce((select sum(record_physician_learners + record_other_learners) from closed_going), 0)
             as learners_in_closed_records,
-        coalesce((select sum(activity_learners.learners) from closed_going
-                  inner join activity_learners
-                      on activity_learners.activity_id = closed_going.activity_id
-                      and activity_learners.reporting_year = closed_going.reporting_year), 0)
+        coalesce((
+            select sum(activity_learners.learners) from closed_going
+            inner join activity_learners
+                on
+                    closed_going.activity_id = activity_learners.activity_id
+                    and closed_going.reporting_year = activity_learners.reporting_year
+        ), 0)
             as learners_awarded
 ),
 
@@ -123,13 +156,14 @@ activities as (
 
 final as (
     {% for cte in ['pars', 'cebroker', 'cpe', 'activities'] %}
-    select
-        cast(body as varchar) as body,
-        {% for column, type in columns.items() %}
-        cast({{ column if column in present[cte] else 'null' }} as {{ type }}) as {{ column }}{% if not loop.last %},{% endif %}
-        {% endfor %}
-    from {{ cte }}
-    {% if not loop.last %}union all{% endif %}
+        select
+            cast(body as varchar) as body,
+            {% for column, type in columns.items() -%}
+                cast({{ column if column in present[cte] else 'null' }} as {{ type }}) as {{ column }}
+                {%- if not loop.last %},{% endif %}
+            {% endfor %}
+        from {{ cte }}
+        {% if not loop.last %}union all{% endif %}
     {% endfor %}
 )
 

@@ -15,19 +15,44 @@ completion_rows as (
 ),
 
 final as (
-    select completion_key, completion_source, activity_id, file_name, extracted_on, source_line, load_id
+    select
+        completion_key,
+        completion_source,
+        activity_id,
+        file_name,
+        extracted_on,
+        source_line,
+        load_id
     from completion_rows
     union all
-    select cast(null as varchar), 'activity ' || activity_id, activity_id, 'activities.csv', extracted_on,
-           cast(source_line as bigint), load_id
+    select
+        cast(null as varchar),
+        'activity ' || activity_id,
+        activity_id,
+        'activities.csv',
+        extracted_on,
+        cast(source_line as bigint),
+        load_id
     from activities
     union all
-    select cast(null as varchar), 'activity ' || activity_id, activity_id, 'activity_credits.csv',
-           extracted_on, cast(source_line as bigint), load_id
+    select
+        cast(null as varchar),
+        'activity ' || activity_id,
+        activity_id,
+        'activity_credits.csv',
+        extracted_on,
+        cast(source_line as bigint),
+        load_id
     from activity_credits
     union all
-    select cast(null as varchar), 'activity ' || activity_id, activity_id, 'commercial_support.csv',
-           extracted_on, cast(source_line as bigint), load_id
+    select
+        cast(null as varchar),
+        'activity ' || activity_id,
+        activity_id,
+        'commercial_support.csv',
+        extracted_on,
+        cast(source_line as bigint),
+        load_id
     from commercial_supports
 )
 

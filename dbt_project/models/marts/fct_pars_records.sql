@@ -194,30 +194,42 @@ records as (
 {# The record-level rules the PARS gate checks (expectations/pars_records.json), computed
    here once: the gate reads these columns and holds a record whose value is false. #}
 maxima as (
-    select person_id, activity_id, completed_on, sum(max_credits) as max_cme_credits
+    select
+        person_id,
+        activity_id,
+        completed_on,
+        sum(max_credits) as max_cme_credits
     from awards
     where credit_type = 'AMA_PRA_1'
     group by person_id, activity_id, completed_on
+),
+
+cme_step as (
+    select max(nullif(step, 0)) as step from credit_types
+    where credit_type = 'AMA_PRA_1'
 ),
 
 final as (
     select
         records.*,
         round(records.cme_credits / cme_step.step, 6)
-            = floor(round(records.cme_credits / cme_step.step, 6)) as credits_on_step,
+        = floor(round(records.cme_credits / cme_step.step, 6)) as credits_on_step,
         records.record_action <> 'Add'
-            or coalesce(maxima.max_cme_credits, 0) >= records.cme_credits as credits_within_designation,
+        or coalesce(maxima.max_cme_credits, 0) >= records.cme_credits as credits_within_designation,
         {# a case, so the check digit's casts never see a license number #}
-        case when records.licensing_state is not null or coalesce(records.licensing_id_or_npi, '') = '' then true
-             when {{ regex_full_match('records.licensing_id_or_npi', "'[0-9]{10}'") }}
-                 then {{ is_valid_npi('records.licensing_id_or_npi') }}
-             else false end as npi_check_digit_ok
+        case
+            when records.licensing_state is not null or coalesce(records.licensing_id_or_npi, '') = '' then true
+            when {{ regex_full_match('records.licensing_id_or_npi', "'[0-9]{10}'") }}
+                then {{ is_valid_npi('records.licensing_id_or_npi') }}
+            else false
+        end as npi_check_digit_ok
     from records
-    cross join (select max(nullif(step, 0)) as step from credit_types where credit_type = 'AMA_PRA_1') as cme_step
+    cross join cme_step
     left join maxima
-        on maxima.person_id = records.person_id
-        and maxima.activity_id = records.activity_id
-        and maxima.completed_on = records.completed_on
+        on
+            records.person_id = maxima.person_id
+            and records.activity_id = maxima.activity_id
+            and records.completed_on = maxima.completed_on
 )
 
 select * from final
