@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := demo
 
-.PHONY: demo test check lint sql-fix clean
+.PHONY: demo test check lint lint-changed sql-fix clean
 
 # The dashboard's browser test drives Debian's Chromium (Playwright's own browser
 # download cannot reach its servers here). CI runs as root on a Debian machine.
@@ -47,10 +47,11 @@ demo: $(STAMP)
 test: lint $(CHROMIUM) $(PG_INITDB)
 	$(BIN)/python -m pytest -n 2
 
-## make check (contributors, before a commit): the linters (make lint), then the fast tests: every
-## test not marked slow (tests/conftest.py lists the slow files), without the real Airflow
-## runs, the benchmark and the long scenarios that `make test` adds
-check: lint
+## make check (contributors, before a commit): ruff, SQLFluff over the SQL files changed since
+## the last commit (make lint-changed), then the fast tests: every test not marked slow
+## (tests/conftest.py lists the slow files), without the real Airflow runs, the benchmark and
+## the long scenarios that `make test` adds. `make test` (CI) lints every SQL file.
+check: lint-changed
 	$(BIN)/python -m pytest -n 2 -m "not slow"
 
 ## make lint: ruff over the Python, SQLFluff over every model, singular test and
@@ -65,6 +66,14 @@ SQLFLUFF_ARGS  := --processes 2
 lint: $(STAMP)
 	$(BIN)/ruff check plugins dags tests
 	$(SQLFLUFF) lint $(SQLFLUFF_ARGS) $(SQLFLUFF_PATHS)
+
+# SQLFluff over the whole project takes about a minute (the dbt templater compiles every
+# model); before a commit only the models and tests changed since HEAD, or new, need it.
+CHANGED_SQL = $(abspath $(filter %.sql,$(shell git diff --name-only --diff-filter=d HEAD -- dbt_project/models dbt_project/tests; \
+	git ls-files --others --exclude-standard -- dbt_project/models dbt_project/tests)))
+lint-changed: $(STAMP)
+	$(BIN)/ruff check plugins dags tests
+	$(if $(strip $(CHANGED_SQL)),$(SQLFLUFF) lint $(SQLFLUFF_ARGS) $(CHANGED_SQL),@echo "SQLFluff: no SQL changed since HEAD (make lint checks all of it)")
 
 ## make sql-fix: let SQLFluff rewrite what it can (layout, case); `make lint` shows the rest
 sql-fix: $(STAMP)
