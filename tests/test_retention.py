@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cme.bodies.base import sha256_file
+from cme.rawstore import sha256_of
 from cme.settings import SettingsError, load_settings
 from tests.conftest import run_cme
 from tests.scenario import _activity, _done, _learner, _write, run_day
@@ -183,7 +183,7 @@ def test_past_six_years_apply_archives_exactly_what_it_purges(world):
         entry = next(f for f in manifest["files"] if f["table"] == table)
         path = folder / entry["file"]
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert sha256_file(path) == entry["sha256"]
+        assert sha256_of(path) == entry["sha256"]
         con = duckdb.connect()
         archived = con.execute(f"select _extract_date, _file, _line from read_parquet('{path}')").fetchall()
         con.close()

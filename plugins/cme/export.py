@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
-from cme.bodies.base import ReportingBody, load_fields, sha256_file, write_atomically
+from cme.bodies.base import ReportingBody, load_fields, write_atomically
+from cme.rawstore import sha256_of
 from cme.gates import gate_path
 from cme.ledger import (CrashPoints, LedgerRecord, append, append_rows, ensure_ledger, event_rows,
                         held_versions, next_batch_id, open_batches)
@@ -93,7 +94,7 @@ def _recover(con, body: ReportingBody, out: Path, settings: ProviderSettings) ->
         manifest_path = folder / f"{batch_id}.manifest.json"
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
         whole = manifest is not None and all(
-            (folder / f["name"]).exists() and sha256_file(folder / f["name"]) == f["sha256"]
+            (folder / f["name"]).exists() and sha256_of(folder / f["name"]) == f["sha256"]
             for f in manifest["files"])
         if whole:
             events = []
@@ -208,7 +209,7 @@ def _write_batch(con, body: ReportingBody, run_date: date, out: Path, settings: 
     for output in outputs:
         final = folder / output.path.name
         shutil.move(output.path, final)  # same filesystem: an atomic rename
-        manifest["files"].append({"name": final.name, "sha256": sha256_file(final),
+        manifest["files"].append({"name": final.name, "sha256": sha256_of(final),
                                   "record_keys": list(output.record_keys)})
         crash.check("after_file")
     staging.rmdir()

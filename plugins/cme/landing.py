@@ -20,13 +20,13 @@ checks it once per date before starting Airflow.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from cme.rawstore import sha256_of
 from cme.settings import ProviderSettings
 
 MARKERS = ("none", "_SUCCESS", "_manifest.json")
@@ -76,7 +76,7 @@ def _check_manifest(folder: Path) -> Readiness:
             return Readiness(False, f"{path} lists {name!r}, which is outside the folder")
         if not target.is_file():
             return Readiness(False, f"{path} lists {name}, which is missing from {folder}")
-        if _sha256(target) != expected.lower():
+        if sha256_of(target) != expected.lower():
             return Readiness(False, f"{target} does not match its SHA-256 in {path.name} "
                                     f"(still being copied, or corrupt)")
     return Readiness(True, f"landing folder {folder} matches its manifest ({len(entries)} files)")
@@ -105,14 +105,6 @@ def _inside(folder: Path, target: Path) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def near_misses(landing: Path, day: date) -> list[str]:

@@ -15,7 +15,6 @@ for correction a retired record (docs/decisions.md, "Retention").
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from cme.rawstore import sha256_of
 from cme.settings import ProviderSettings, RetentionRule
 
 log = logging.getLogger(__name__)
@@ -267,14 +267,6 @@ def _archive_folder(out: Path, as_of: date) -> tuple[Path, str]:
     return folder, suffix
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def apply(warehouse: Path, out: Path, settings: ProviderSettings, as_of: date) -> Result:
     """Archive the rows beyond retention to Parquet under OUT/archive/retention/<as-of>/
     (owner-only, with a manifest of row counts and SHA-256), then delete them, note the body
@@ -392,7 +384,7 @@ def _archive_and_delete(con, table: str, path: Path) -> tuple[Path, str]:
     if deleted != expected:
         raise RetentionError(f"raw.{table}: {deleted} rows deleted, {expected} archived: "
                              "nothing was purged")
-    return path, _sha256(path)
+    return path, sha256_of(path)
 
 
 def _retire_records(con, as_of: date, run_id: str) -> int:

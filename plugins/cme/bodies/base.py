@@ -139,10 +139,6 @@ def write_atomically(path: Path, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def text(value) -> str:
     """A record value as the body reads it: blank for missing, decimals without noise."""
     if value is None:
