@@ -126,7 +126,10 @@ def _parsed_manifest(args: list[str], warehouse: Path):
         if len(_MANIFESTS) >= 4:  # a few settings at a time; the oldest goes
             _MANIFESTS.pop(next(iter(_MANIFESTS)))
         _MANIFESTS[key] = result.result
-    return _MANIFESTS[key]
+    # A build compiles into the manifest it is given (an ephemeral model's CTE is marked
+    # injected there), so each build gets its own copy: a second build on the kept one
+    # referred to the ephemeral fct_compliance_exceptions_current without defining it.
+    return _MANIFESTS[key].deepcopy()
 
 
 def _invoke(args: list[str], warehouse: Path) -> tuple[bool, str]:
