@@ -55,3 +55,9 @@
     (select as_of_date from meta.run_clock)
     {%- endif -%}
 {%- endmacro %}
+
+{# The gate's step rule: value is a whole number of step (the quotient rounded to 6
+   places first, as above). Both engines divide these decimals alike. #}
+{% macro is_on_step(value, step) -%}
+    round(({{ value }}) / ({{ step }}), 6) = floor(round(({{ value }}) / ({{ step }}), 6))
+{%- endmacro %}

@@ -113,8 +113,7 @@ body_step as (
 final as (
     select
         records.*,
-        round(records.credit_hours / body_step.step, 6)
-        = floor(round(records.credit_hours / body_step.step, 6)) as credits_on_step
+        {{ is_on_step('records.credit_hours', 'body_step.step') }} as credits_on_step
     from records
     cross join body_step
 )

@@ -88,8 +88,7 @@ body_step as (
 final as (
     select
         records.*,
-        round(records.contact_hours / body_step.step, 6)
-        = floor(round(records.contact_hours / body_step.step, 6)) as credits_on_step
+        {{ is_on_step('records.contact_hours', 'body_step.step') }} as credits_on_step
     from records
     cross join body_step
 )

@@ -212,8 +212,7 @@ cme_step as (
 final as (
     select
         records.*,
-        round(records.cme_credits / cme_step.step, 6)
-        = floor(round(records.cme_credits / cme_step.step, 6)) as credits_on_step,
+        {{ is_on_step('records.cme_credits', 'cme_step.step') }} as credits_on_step,
         records.record_action <> 'Add'
         or coalesce(maxima.max_cme_credits, 0) >= records.cme_credits as credits_within_designation,
         {# a case, so the check digit's casts never see a license number #}
