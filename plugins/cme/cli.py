@@ -51,6 +51,15 @@ def _require_warehouse(out: Path) -> None:
                                  param_hint="'--out'")
 
 
+def _lock_reader(ctx: typer.Context, out: Path, command: str) -> None:
+    """A reader of the DuckDB warehouse shares OUT's lock, so it waits for no run and no run
+    writes under it; on PostgreSQL reading never waits for, nor blocks, a run's writes."""
+    from cme.warehouse import warehouse_url
+
+    if not warehouse_url():
+        _lock(ctx, out, command, shared=True)
+
+
 def _folder(path: Path, option: str = "--out", must_exist: bool = False) -> Path:
     """A folder argument: refused (usage error, exit 2) when it is a file, when a parent on
     its way is a file, or (must_exist) when it does not exist."""
@@ -334,11 +343,9 @@ def transcript(
     last = _day(end, "--to") if end else None
     if first and last and last < first:
         raise typer.BadParameter(f"--to {last} is before --from {first}", param_hint="'--to'")
-    from cme.warehouse import warehouse_url
 
     _require_warehouse(out)
-    if not warehouse_url():  # PostgreSQL: reading never waits for, nor blocks, a run's writes
-        _lock(ctx, out, "cme transcript", shared=True)  # not while a run or an import writes
+    _lock_reader(ctx, out, "cme transcript")
     try:
         provider = load_settings(settings)
         files = write_transcripts(out / "warehouse.duckdb", out, None if everyone else who,
@@ -435,11 +442,9 @@ def docs(
     description, lineage, and the built tables' columns and row counts) into OUT/docs/,
     readable by the owner only; --serve serves them on http://127.0.0.1:8070/."""
     from cme.dbt_runner import DbtBuildError, dbt_docs
-    from cme.warehouse import warehouse_url
 
     _require_warehouse(out)
-    if not warehouse_url():  # the DuckDB file: not while a run or an import writes
-        _lock(ctx, out, "cme docs", shared=True)
+    _lock_reader(ctx, out, "cme docs")
     try:
         site = dbt_docs(out / "warehouse.duckdb", out / "docs")
     except DbtBuildError as exc:
@@ -472,11 +477,9 @@ def freshness(
     sources): pass, warn (a daily extract is missing: 3 days) or error (5 days). Exits 1
     on error only, so a scheduler or monitor can alert on it; a warning exits 0."""
     from cme.dbt_runner import DbtBuildError, dbt_freshness
-    from cme.warehouse import warehouse_url
 
     _require_warehouse(out)
-    if not warehouse_url():
-        _lock(ctx, out, "cme freshness", shared=True)
+    _lock_reader(ctx, out, "cme freshness")
     try:
         results = dbt_freshness(out / "warehouse.duckdb", out / "dbt" / "freshness")
     except DbtBuildError as exc:
