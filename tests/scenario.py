@@ -196,10 +196,15 @@ def write_disclosures(root: Path) -> None:
 
 
 def run_day(landing: Path, out: Path, day, settings: Path | None = None,
-            recompute: bool = False, full_refresh: bool = False, load_id: str | None = None) -> dict:
+            recompute: bool = False, full_refresh: bool = False, load_id: str | None = None,
+            data_tests: bool = True) -> dict:
     """One day in process, the DAG's steps in its order: each body's export result, the
-    run summary and the deadline alert (or None)."""
-    ctx = RunContext(day, landing, out, settings, recompute=recompute)
+    run summary and the deadline alert (or None).
+
+    `data_tests=False` builds without dbt's data tests (about half of a build): for a
+    fixture's earlier days only. The marts keep every day's rows, so the data tests of the
+    day a fixture ends on check what the earlier days built; a daily run always tests."""
+    ctx = RunContext(day, landing, out, settings, recompute=recompute, data_tests=data_tests)
     pipeline.check_settings(ctx)
     pipeline.ingest(ctx, load_id=load_id or f"test-{day}")
     pipeline.build(ctx, full_refresh=full_refresh)
@@ -214,14 +219,16 @@ def run_day(landing: Path, out: Path, day, settings: Path | None = None,
 
 
 def run_days(landing: Path, out: Path, days, settings: Path | None = None,
-             full_refresh: bool = False, recompute: bool = False, run_id: str = "in_process") -> str:
+             full_refresh: bool = False, recompute: bool = False, run_id: str = "in_process",
+             test_every_day: bool = False) -> str:
     """`cme run --from FIRST --to LAST` without Airflow: the DAG's steps for each date in
     order, a full refresh / recompute on the first date only (as cme.airflow_days), the
     DAG's last task (check_exports: raises RunFailed when a body's export failed), and
     what `cme run` prints, each day's run summary, returned. The load id has the DAG's
     shape, `<date>/<run id>`. Used by every test whose point is what the pipeline does;
     what only Airflow does (task graph, retries, task logs, the runner) is tested on real
-    DAG runs (tests/test_cme_run.py and the few tests marked so)."""
+    DAG runs (tests/test_cme_run.py and the few tests marked so). dbt's data tests run
+    on the last date (every date with `test_every_day`; see run_day)."""
     import logging
 
     from cme.summary import format_summary
@@ -232,11 +239,13 @@ def run_days(landing: Path, out: Path, days, settings: Path | None = None,
     landing = Path(landing).resolve()
     settings = Path(settings).resolve() if settings else None
     printed = []
+    days = list(days)
     for i, day in enumerate(days):
         day = date.fromisoformat(day) if isinstance(day, str) else day
         results = run_day(landing, out, day, settings,
                           recompute=recompute and i == 0, full_refresh=full_refresh and i == 0,
-                          load_id=f"{day.isoformat()}/{run_id}__{day.isoformat()}")
+                          load_id=f"{day.isoformat()}/{run_id}__{day.isoformat()}",
+                          data_tests=test_every_day or i == len(days) - 1)
         # what Airflow logs of each task's return value (XCom): it must carry no learner data
         log.info("Done. Returned value was: %s", results)
         pipeline.check_exports(RunContext(day, landing, out, settings))

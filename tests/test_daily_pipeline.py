@@ -176,3 +176,12 @@ def assert_private_and_no_identifiers(out, logs):
 
 def test_outputs_are_private_and_logs_hold_no_learner_identifiers(pipeline_run):
     assert_private_and_no_identifiers(pipeline_run.out, [])
+
+
+def test_a_daily_run_always_runs_the_data_tests():
+    """Only test fixtures turn dbt's data tests off (tests/scenario.py); the context the DAG
+    makes for each run (RunContext.from_conf) keeps them on, whatever the conf says."""
+    from cme.pipeline import RunContext
+
+    assert RunContext.from_conf("2026-11-16", None).data_tests
+    assert RunContext.from_conf("2026-11-16", {"data_tests": False}).data_tests

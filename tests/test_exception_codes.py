@@ -224,3 +224,18 @@ def test_commercial_support_agreement_signed_after_the_start_is_flagged(con):
     rows = con.execute("select activity_id from fct_compliance_exceptions "
                        "where reason_code = 'COMMERCIAL_AGREEMENT_LATE'").fetchall()
     assert rows == [("A-CS",)]  # A-CS-OK signed before its start
+
+
+def test_a_fixtures_earlier_day_builds_without_data_tests_and_its_last_day_runs_them(hand_built_run):
+    """The suite's fixtures skip dbt's data tests on a scenario's earlier days (tests/scenario.
+    run_day): D1 of the shared hand-built run built every model and ran no data test, D2 (the
+    day it ends on) ran every one; the marts keep D1's rows, so D2's tests check them too."""
+    def nodes(out):
+        results = json.loads((out / "dbt" / "run_results_build.json").read_text())["results"]
+        return {kind: sorted(r["status"] for r in results if r["unique_id"].startswith(kind + "."))
+                for kind in ("model", "test")}
+
+    d1, d2 = nodes(hand_built_run.out_d1), nodes(hand_built_run.out)
+    assert d1["test"] == [] and d1["model"] and set(d1["model"]) == {"success"}
+    assert len(d2["model"]) == len(d1["model"])
+    assert len(d2["test"]) > 100 and set(d2["test"]) <= {"pass", "warn"}

@@ -85,7 +85,7 @@ def test_a_decision_setting_change_is_caught_and_recompute_applies_it(tmp_path):
     landing, out = scenario.write_landing(tmp_path / "landing"), tmp_path / "out"
     settings = tmp_path / "provider.toml"
     settings.write_text('accreditor = "ACCME"\n')
-    run_day(landing, out, scenario.D1, settings)
+    run_day(landing, out, scenario.D1, settings, data_tests=False)
     d1 = RunContext(scenario.D1, landing, out, settings)
 
     # (d) unchanged settings, or a change the decisions do not read: nothing to say
@@ -112,7 +112,7 @@ def test_a_decision_setting_change_is_caught_and_recompute_applies_it(tmp_path):
 
     # (c) --recompute re-decides past completions under the new setting
     before, decided_before = exceptions(out), decisions(out)
-    run_day(landing, out, scenario.D2, settings, recompute=True)
+    run_day(landing, out, scenario.D2, settings, recompute=True, data_tests=False)
     after, decided = exceptions(out), decisions(out)
     ipce = {v[0]: v[2] for v in decided.values() if v[1] == "IPCE"}
     d1_completions = {v[0] for v in decided_before.values()}

@@ -69,7 +69,7 @@ def identity_run(tmp_path_factory):
     out = root / "out"
     people = {}
     for day in (D1, D2, D3):
-        run_day(landing, out, day)
+        run_day(landing, out, day, data_tests=day == D3)
         con = duckdb.connect(str(out / "warehouse.duckdb"), read_only=True)
         people[day] = dict(con.execute(
             "select learner_id, person_id from intermediate.int_accounts_linked").fetchall())

@@ -176,7 +176,8 @@ def http_run(tmp_path_factory):
     variable = "AIRFLOW_CONN_CME_ACCME_PARS_ACTIVITIES"
     os.environ[variable] = service.start().replace("http://", "http://user:secret@")
     try:
-        days = {day: scenario.run_day(landing, base / "out", day, settings) for day in (D1, D2)}
+        days = {day: scenario.run_day(landing, base / "out", day, settings, data_tests=day == D2)
+                for day in (D1, D2)}
         held = {key: dict(saved["Activity"]) for key, saved in service.activities.items()}
         yield base / "out", days, held, dict(service.received)
     finally:

@@ -90,7 +90,9 @@ def target_args() -> list[str]:
 # once per task process either way, so production leaves this off.
 REUSE_MANIFEST = "CME_DBT_REUSE_MANIFEST"
 _MANIFESTS: dict[tuple, object] = {}
-_PER_CALL = {"--target-path", "--log-path", "--select"}  # options that do not change the parse
+# options (with their value) and flags that do not change the parse
+_PER_CALL = {"--target-path", "--log-path", "--select", "--exclude-resource-type"}
+_PER_CALL_FLAGS = {"--full-refresh", "--no-write-json"}
 
 
 def _project_state() -> tuple:
@@ -111,7 +113,7 @@ def _parsed_manifest(args: list[str], warehouse: Path):
             skip = False
         elif arg in _PER_CALL:
             skip = True
-        elif arg != "--full-refresh" and arg not in ("--exclude-resource-type", "unit_test"):
+        elif arg not in _PER_CALL_FLAGS:
             parse_args.append(arg)
     connection = {k: v for k, v in dbt_env(warehouse).items() if k not in ("CME_WAREHOUSE", "CME_PG_PASSWORD")}
     key = (tuple(parse_args), Path(warehouse).stem, tuple(sorted(connection.items())), _project_state())
@@ -132,11 +134,13 @@ def _parsed_manifest(args: list[str], warehouse: Path):
     return _MANIFESTS[key].deepcopy()
 
 
-def _invoke(args: list[str], warehouse: Path) -> tuple[bool, str]:
+def _invoke(args: list[str], warehouse: Path, results_path: Path | None = None) -> tuple[bool, str]:
     """One dbt command inside this process (dbt's programmatic API), not a new process:
     a daily run makes one or two builds, and a new process pays dbt's imports and
     start-up (about 3 s here) each time. The warehouse path reaches profiles.yml through
-    CME_WAREHOUSE, set for the call only. Returns success and dbt's console lines."""
+    CME_WAREHOUSE, set for the call only. With `results_path`, the command's run results
+    are written there (for a command run with --no-write-json). Returns success and
+    dbt's console lines."""
     import contextlib
     import io
 
@@ -154,6 +158,10 @@ def _invoke(args: list[str], warehouse: Path) -> tuple[bool, str]:
             manifest = _parsed_manifest(args, warehouse) if reuse else None
             result = dbtRunner(manifest=manifest).invoke(args)
         lines.append(out.getvalue())
+        if results_path is not None:
+            results_path.unlink(missing_ok=True)
+            if hasattr(result.result, "write"):
+                result.result.write(str(results_path))
     finally:
         # dbt-duckdb keeps its DuckDB handle in a class attribute; drop it so the file is
         # closed (DuckDB allows one writer) before the next step opens it
@@ -177,14 +185,17 @@ class DbtBuildError(RuntimeError):
 
 def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_dir: Path,
               full_refresh: bool = False, select: str | None = None, label: str = "build",
-              recompute_all: bool = False) -> dict:
+              recompute_all: bool = False, data_tests: bool = True) -> dict:
     """Build the project against `warehouse` for `run_date`. Returns counts by status.
 
-    Each invocation's results are kept as `run_results_<label>.json`, since dbt
-    overwrites target/run_results.json on every call.
+    Each invocation's results are written to `run_results_<label>.json` (dbt's
+    manifest.json and run_results.json are not written: serialising the manifest
+    cost about a second of every build, and nothing reads it).
 
     `full_refresh` rebuilds every model except the history-bearing ones
     (`full_refresh: false`); `recompute_all` makes those re-decide every completion.
+    `data_tests=False` builds the models without their data tests: for test fixtures
+    only (tests/scenario.py), whose last day runs them; a daily run always tests.
     """
     work_dir = private_dir(Path(work_dir))
     write_run_clock(warehouse, run_date, as_of_date(warehouse, run_date))
@@ -196,21 +207,21 @@ def dbt_build(warehouse: Path, run_date: str, settings: ProviderSettings, work_d
            "--log-path", str(work_dir / "logs"), "--vars", json.dumps(dbt_vars)]
     # dbt unit tests check the models' logic, not the day's data: they run in the test
     # suite (tests/test_dbt_unit_tests.py) and `cme dbt-unit-tests`, not in every daily build
-    cmd += ["--exclude-resource-type", "unit_test", *target_args()]
+    cmd += ["--exclude-resource-type", "unit_test", *target_args(), "--no-write-json"]
+    if not data_tests:
+        cmd += ["--exclude-resource-type", "test"]
     if full_refresh:
         cmd.append("--full-refresh")
     if select:
         cmd += ["--select", select]
+    results_path = work_dir / f"run_results_{label}.json"
     try:
-        ok, output = _invoke(cmd[1:], warehouse)
+        ok, output = _invoke(cmd[1:], warehouse, results_path=results_path)
     finally:
         drop_run_clock(warehouse)
     # dbt's console output names models and tests and counts, never row values.
     log.info("dbt build output:\n%s", output[-20000:])
-    results_path = work_dir / "target" / "run_results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {"results": []}
-    if results_path.exists():
-        (work_dir / f"run_results_{label}.json").write_text(results_path.read_text())
     counts: dict[str, int] = {}
     failures = []
     for r in results["results"]:

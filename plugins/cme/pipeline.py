@@ -21,6 +21,9 @@ class RunContext:
     settings_path: Path | None
     # re-decide every completion under the current settings and seeds (`cme run --recompute`)
     recompute: bool = False
+    # the dbt data tests run in every daily build; only test fixtures turn them off for a
+    # scenario's earlier days (tests/scenario.py), the day they end on testing everything
+    data_tests: bool = True
 
     @property
     def warehouse(self) -> Path:
@@ -114,7 +117,7 @@ def build(ctx: RunContext, full_refresh: bool = False, select: str | None = None
     settings = ctx.settings()
     counts = dbt_build(ctx.warehouse, ctx.run_date.isoformat(), settings, ctx.out / "dbt",
                        full_refresh=full_refresh, select=select, label=label,
-                       recompute_all=ctx.recompute and main)
+                       recompute_all=ctx.recompute and main, data_tests=ctx.data_tests)
     if main:
         _mark_ledger(ctx)
         # Recorded when the rules first apply (a re-run with the same rules writes
