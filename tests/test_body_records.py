@@ -15,9 +15,11 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from cme import ledger as cme_ledger
 from cme.warehouse import connect
-from tests.conftest import copy_run
+from tests.conftest import copy_run, run_cme
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins" / "cme"
 
@@ -211,3 +213,17 @@ def test_the_latest_event_check_can_fail():
     ]
     assert [bool(_latest_event_sql(s)) for s in caught] == [True] * len(caught)
     assert [bool(_latest_event_sql(s)) for s in fine] == [False] * len(fine)
+
+
+def test_a_writer_on_a_warehouse_never_built_says_to_run_first(tmp_path):
+    """Before the first build there is no ledger-state view: a writer stops and says what
+    to run, the CLI with exit 2 and no traceback, rather than read the raw events itself."""
+    out = tmp_path / "out"
+    out.mkdir()
+    with connect(out / "warehouse.duckdb") as con:
+        cme_ledger.ensure_ledger(con)
+        with pytest.raises(cme_ledger.LedgerStateMissing, match="cme run"):
+            cme_ledger.open_batches(con, "CE_BROKER")
+    proc = run_cme("batches", "discard", "CE_BROKER-20261116-001", "--out", out)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "`cme run`" in proc.stderr and "Traceback" not in proc.stdout + proc.stderr
