@@ -18,6 +18,7 @@ from cme.bodies import all_bodies
 from cme.bodies.base import ReportingBody
 from cme.settings import ProviderSettings
 from cme.transport import Connection
+from tests.ledger_state import build_ledger_state
 
 DAY = date(2026, 11, 16)
 
@@ -134,6 +135,7 @@ def plugged_in(tmp_path, monkeypatch):
                 "as t(body, record_key, record_action, record_hash, submission_state, person_id, "
                 "activity_id, content_hash, value, error_codes)")
     con.close()
+    build_ledger_state(warehouse)
     yield warehouse
     sys.modules.pop("cme.bodies.dummy_body", None)
 

@@ -168,8 +168,10 @@ def _ledger_story(warehouse: Path) -> dict:
     from cme import ledger
     from cme.delivery import OPEN_RECORDS_SQL
     from cme.receipts import FILE_RECORDS_SQL, DiscardRefused, discard_batch
+    from tests.ledger_state import build_ledger_state
 
     day = date(2026, 6, 10)
+    build_ledger_state(warehouse)  # the view the ledger's readers read, on each target
     recs = [ledger.LedgerRecord(f"K{i}", "Add", f"h{i}", {"n": i, "note": "50% off"})
             for i in range(6)]
     with connect(warehouse) as con:

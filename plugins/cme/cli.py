@@ -649,12 +649,13 @@ def batches_discard(
     """Mark a written batch's files as never uploaded: its records are due again and the
     next run writes them in a new batch. The files stay, with <batch>.discarded.json beside
     them. Refused for a batch with any record sent over HTTP or answered by the body."""
+    from cme.ledger import LedgerStateMissing
     from cme.receipts import DiscardRefused, discard_batch
 
     _lock(ctx, out, "cme batches discard")
     try:
         n = discard_batch(out / "warehouse.duckdb", out, batch_id, date.today())
-    except DiscardRefused as exc:
+    except (DiscardRefused, LedgerStateMissing) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
     console.print(f"{batch_id}: {n} record(s) discarded; they are due again on the next run"
@@ -674,6 +675,7 @@ def receipts_import(
     the body's message (REJECTED_BY_BODY in the exception queue after the next run).
     Importing the same file again changes nothing. Prints counts only."""
     from cme.bodies import all_bodies
+    from cme.ledger import LedgerStateMissing
     from cme.receipts import ReceiptError, import_receipts
 
     spec = all_bodies().get(body)
@@ -683,7 +685,7 @@ def receipts_import(
     _lock(ctx, out, "cme receipts import")
     try:
         result = import_receipts(out / "warehouse.duckdb", spec, files, date.today())
-    except ReceiptError as exc:
+    except (ReceiptError, LedgerStateMissing) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
     typer.echo(f"{body}: {result.rows} row(s) read; {result.accepted} accepted, "

@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 
 from cme.bodies.base import ReportingBody, load_fields
-from cme.ledger import CrashPoints, LedgerRecord, append, ensure_ledger
+from cme.ledger import STATE, CrashPoints, LedgerRecord, append, check_state, ensure_ledger
 from cme.settings import ProviderSettings
 from cme.transport import Answer, Connection, TransientError, resolve_connection
 from cme.warehouse import connect
@@ -34,32 +34,16 @@ IN_TASK_ATTEMPTS = 4
 _COUNTERS = {"accepted": "accepted", "rejected": "rejected", "sent": "awaiting_answer"}
 BACKOFF_SECONDS = 0.2
 
-OPEN_RECORDS_SQL = """
-with events as (select * from ledger.submission_events where body = $body),
-payloads as (
-    select batch_id, record_key, record_action, record_hash, payload
-    from events where event = 'prepared'
-),
-versions as (
-    select batch_id, record_key, record_action, record_hash, max(event_id) as last_id,
-           max(case when body_reference is not null then event_id end) as reference_id
-    from events group by batch_id, record_key, record_action, record_hash
-    -- written for HTTP (a ledger from before the channel was recorded marked every batch
-    -- `file`: such records count as HTTP once they have an HTTP event)
-    having bool_or(event = 'written' and transport = 'http') or bool_or(event in ('sending', 'sent'))
-),
--- the latest event and the latest reference by event id (DuckDB's arg_max is not PostgreSQL's)
-latest as (
-    select v.batch_id, v.record_key, v.record_action, v.record_hash, s.event as state,
-           r.body_reference as reference
-    from versions as v
-    inner join events as s on s.event_id = v.last_id
-    left join events as r on r.event_id = v.reference_id
-)
-select latest.*, payloads.payload
-from latest inner join payloads using (batch_id, record_key, record_action, record_hash)
-where latest.state in ('written', 'sending', 'sent')
-order by latest.batch_id, latest.record_action desc, latest.record_key
+# Records written for HTTP and not yet answered, with their latest state and reference in
+# their batch (from the ledger-state view, cme.ledger.STATE) and their prepared payload.
+# A ledger from before the channel was recorded marked every batch `file`: such records
+# count as HTTP once they have an HTTP event.
+OPEN_RECORDS_SQL = f"""
+select batch_id, record_key, record_action, record_hash, state, body_reference as reference, payload
+from {STATE}
+where body = $body and is_prepared and (is_written_for_http or has_http_request)
+  and state in ('written', 'sending', 'sent')
+order by batch_id, record_action desc, record_key
 """
 
 
@@ -103,6 +87,7 @@ def deliver_body(warehouse: Path, body: ReportingBody, run_date: date, settings:
     with connect(Path(warehouse)) as con:
         ensure_ledger(con)
         client = body.client(conn, load_fields(con, body.name), settings, timeout)
+        check_state(con)
         open_records = [
             _Open(batch, LedgerRecord(key, action, hash_, json.loads(payload)), state, ref)
             for batch, key, action, hash_, state, ref, payload

@@ -25,7 +25,7 @@ from pathlib import Path
 from cme.bodies.base import ReportingBody, load_fields, write_atomically
 from cme.rawstore import sha256_of
 from cme.gates import gate_path
-from cme.ledger import (CrashPoints, LedgerRecord, append, append_rows, ensure_ledger, event_rows,
+from cme.ledger import (STATE, CrashPoints, LedgerRecord, append, append_rows, ensure_ledger, event_rows,
                         held_versions, next_batch_id, open_batches)
 from cme.settings import ProviderSettings
 from cme.textcells import unwritable_fields
@@ -77,18 +77,14 @@ def _recover(con, body: ReportingBody, out: Path, settings: ProviderSettings) ->
     done = []
     for batch_id in open_batches(con, body.name):
         rows = con.execute(
-            "select record_key, record_action, record_hash, "
-            "bool_or(event in ('written', 'abandoned')) as finished, "
-            # a version is prepared once per batch: max() is its prepared event's channel
-            "max(transport) filter (where event = 'prepared') as channel, "
-            "array_agg(distinct file_name) filter (where event = 'written') as files "
-            "from ledger.submission_events where batch_id = ? and body = ? "
-            "group by record_key, record_action, record_hash having bool_or(event = 'prepared')",
+            "select record_key, record_action, record_hash, is_written_or_abandoned, "
+            "prepared_transport, written_file_name "
+            f"from {STATE} where batch_id = ? and body = ? and is_prepared",
             [batch_id, body.name]).fetchall()
         unfinished = [LedgerRecord(k, a, h, {}) for k, a, h, finished, _, _ in rows if not finished]
-        kept_files = {f for *_, files in rows for f in (files or [])}
+        kept_files = {f for *_, f in rows if f}
         channel = next((c for *_, c, _ in rows if c), None) or settings.transport.get(body.name, "file")
-        run_date = con.execute("select min(run_date) from ledger.submission_events where batch_id = ?",
+        run_date = con.execute(f"select min(first_event_on) from {STATE} where batch_id = ?",
                                [batch_id]).fetchone()[0]
         folder = submission_dir(out, body.name, run_date)
         manifest_path = folder / f"{batch_id}.manifest.json"

@@ -139,15 +139,38 @@ def append(con, **kwargs) -> None:
     append_rows(con, event_rows(**kwargs))
 
 
+# Where each record version stands in each batch, as the ledger is now: a dbt view
+# (dbt_project/models/marts/fct_submission_versions_current.sql) over the ledger, the one
+# place its "latest event" is computed. Every ledger writer reads it; none reads the
+# events' order itself (tests/test_body_records.py checks it).
+STATE = "main.fct_submission_versions_current"
+
+
+class LedgerStateMissing(RuntimeError):
+    """The warehouse has no ledger-state view: dbt has not built it yet."""
+
+
+def check_state(con) -> str:
+    """The ledger-state view's name, or LedgerStateMissing when the warehouse was never
+    built by this version (the DAG builds dbt before every export; `cme receipts import`
+    and `cme batches discard` need a warehouse a run has built)."""
+    found = con.execute("select count(*) from information_schema.tables "
+                        "where table_schema = 'main' and table_name = ?",
+                        [STATE.split(".")[1]]).fetchone()[0]
+    if not found:
+        raise LedgerStateMissing(
+            f"the warehouse has no {STATE} view (the ledger's current state): build it first "
+            "with `cme run` (its dbt build creates the view), then run this again")
+    return STATE
+
+
 def open_batches(con, body: str) -> list[str]:
     """Batches with a prepared record that was neither written nor abandoned: a run died
     part-way. (Since each step is one transaction, a batch is either wholly prepared-only
     or wholly written; a ledger from before that may hold a partly written batch.)"""
     return sorted({b for (b,) in con.execute(
-        "select batch_id from ledger.submission_events where body = ? "
-        "group by batch_id, record_key, record_action, record_hash "
-        "having bool_or(event = 'prepared') and not bool_or(event in ('written', 'abandoned'))",
-        [body]).fetchall()})
+        f"select batch_id from {check_state(con)} where body = ? "
+        "and is_prepared and not is_written_or_abandoned", [body]).fetchall()})
 
 
 def held_versions(con, body: str) -> set[tuple[str, str, str]]:
@@ -157,12 +180,17 @@ def held_versions(con, body: str) -> set[tuple[str, str, str]]:
 
     The export reads pending records from the marts; this guards against marts that
     were built before the ledger last changed (a retried export task, a recovered batch)."""
-    # each version's latest event (a window rather than DuckDB's arg_max: valid on PostgreSQL too)
+    # each version's latest event across its batches: the batch row with the highest
+    # last_event_id (event ids are unique, so exactly one row per version)
     rows = con.execute(
-        "with v as (select record_key, record_action, record_hash, event as state, "
-        "event_id as last_id from (select *, row_number() over (partition by record_key, "
-        "record_action, record_hash order by event_id desc) as nth "
-        "from ledger.submission_events where body = ?) as e where nth = 1) "
+        f"with batches as (select record_key, record_action, record_hash, state, last_event_id "
+        f"from {check_state(con)} where body = ?), "
+        "latest as (select record_key, record_action, record_hash, max(last_event_id) as last_id "
+        "from batches group by record_key, record_action, record_hash), "
+        "v as (select b.record_key, b.record_action, b.record_hash, b.state, l.last_id "
+        "from batches as b inner join latest as l on l.record_key = b.record_key "
+        "and l.record_action = b.record_action and l.record_hash = b.record_hash "
+        "and l.last_id = b.last_event_id) "
         "select a.record_key, a.record_action, a.record_hash from v as a "
         "left join v as b on b.record_key = a.record_key and b.record_hash = a.record_hash "
         "and b.record_action <> a.record_action "

@@ -24,40 +24,20 @@ from pathlib import Path
 
 from cme.bodies.base import Body, load_fields, write_atomically
 from cme.export import submission_dir
-from cme.ledger import LedgerRecord, append_rows, ensure_ledger, event_rows
+from cme.ledger import STATE, LedgerRecord, append_rows, check_state, ensure_ledger, event_rows
 from cme.warehouse import connect
 
-# Records written for the file drop, with their latest state and stored payload.
-FILE_RECORDS_SQL = """
-with events as (select * from ledger.submission_events where body = $body),
-latest as (
-    select batch_id, record_key, record_action, record_hash, event as state, message
-    from (select batch_id, record_key, record_action, record_hash, event, message,
-                 row_number() over (partition by batch_id, record_key, record_action, record_hash
-                                    order by event_id desc) as nth
-          from events) as e
-    where nth = 1
-),
-versions as (
-    select batch_id, record_key, record_action, record_hash,
-           min(event_id) filter (where event = 'written') as written_id,
-           max(cast(payload as varchar)) filter (where event = 'prepared') as payload,
-           bool_or(event = 'written' and coalesce(transport, 'file') = 'file') as file_written,
-           bool_or(event in ('sending', 'sent')
-                   or (event in ('accepted', 'rejected') and transport = 'http')) as over_http,
-           bool_or(event = 'discarded') as discarded
-    from events group by batch_id, record_key, record_action, record_hash
-)
-select v.batch_id, v.record_key, v.record_action, v.record_hash, l.state, l.message, v.payload
-from versions as v
-join latest as l on l.batch_id = v.batch_id and l.record_key = v.record_key
-                and l.record_action = v.record_action and l.record_hash = v.record_hash
-where v.file_written and not v.over_http and not v.discarded
-  and l.state in ('written', 'accepted', 'rejected')
-order by v.written_id, v.record_key
+# Records written for the file drop, with their latest state and stored payload: each
+# version's state in its batch comes from the ledger-state view (cme.ledger.STATE).
+FILE_RECORDS_SQL = f"""
+select batch_id, record_key, record_action, record_hash, state, last_event_message as message,
+       cast(payload as varchar) as payload
+from {STATE}
+where body = $body and is_written_to_file
+  and not (has_http_request or is_answered_over_http) and not is_discarded
+  and state in ('written', 'accepted', 'rejected')
+order by first_written_event_id, record_key
 """
-# (written for DuckDB and PostgreSQL alike: a window for each version's latest event rather
-# than DuckDB's arg_max, explicit group by, max() for the one prepared payload)
 
 
 class ReceiptError(ValueError):
@@ -120,6 +100,7 @@ def import_receipts(warehouse: Path, body: Body, files: list[Path], run_date: da
                 raise ReceiptError(f"{Path(path).name}: cannot be read as a {body.name} result "
                                    f"file ({type(exc).__name__})") from None
         index: dict[tuple, list[_Candidate]] = {}
+        check_state(con)
         for batch, key, action, hash_, state, message, payload in con.execute(
                 FILE_RECORDS_SQL, {"body": body.name}).fetchall():
             values = json.loads(payload) if payload else {}
@@ -171,13 +152,10 @@ def discard_batch(warehouse: Path, out: Path, batch_id: str, run_date: date) -> 
     The batch's files stay (audit); `<batch>.discarded.json` beside its manifest says so."""
     with connect(Path(warehouse)) as con:
         ensure_ledger(con)
-        version = "partition by body, record_key, record_action, record_hash"
         rows = con.execute(
-            "select body, record_key, record_action, record_hash, event, answered from ("
-            "select *, row_number() over (" + version + " order by event_id desc) as nth, "
-            "bool_or(event in ('sending', 'sent', 'accepted', 'rejected')) over (" + version
-            + ") as answered from ledger.submission_events where batch_id = ?) as e "
-            "where nth = 1 order by record_key, record_action, record_hash", [batch_id]).fetchall()
+            "select body, record_key, record_action, record_hash, state, is_sent_or_answered "
+            f"from {check_state(con)} where batch_id = ? "
+            "order by record_key, record_action, record_hash", [batch_id]).fetchall()
         if not rows:
             raise DiscardRefused(f"no batch {batch_id} in the ledger")
         if any(answered for *_, answered in rows):
@@ -187,8 +165,8 @@ def discard_batch(warehouse: Path, out: Path, batch_id: str, run_date: date) -> 
             raise DiscardRefused(f"batch {batch_id} was never written (the next run recovers it)")
         body = rows[0][0]
         records = [LedgerRecord(k, a, h, {}) for _, k, a, h, state, _ in rows if state == "written"]
-        written_on = con.execute("select min(run_date) from ledger.submission_events "
-                                 "where batch_id = ? and event = 'written'", [batch_id]).fetchone()[0]
+        written_on = con.execute(f"select min(written_on) from {STATE} where batch_id = ?",
+                                 [batch_id]).fetchone()[0]
         append_rows(con, event_rows(batch_id=batch_id, body=body, records=records,
                                     event="discarded", run_date=run_date,
                                     messages={r.record_key: "file never uploaded (cme batches discard)"
