@@ -76,3 +76,15 @@
 {% macro postgres__unsupported_character(expressions) -%}
     case when concat_ws('|', {% for e in expressions %}coalesce(cast({{ e }} as varchar), ''){% if not loop.last %}, {% endif %}{% endfor %}) ~ '[\x01-\x1f\x7f-\x9f\uFFFE\uFFFF]' then 'UNSUPPORTED_CHARACTER' end
 {%- endmacro %}
+
+{# A record key ('BODY|person_id|...') read with the person's current id: `aliases` is
+   int_person_id_aliases left-joined on the key's person id (null when it was never retired). #}
+{% macro key_with_current_person(record_key, aliases) -%}
+    case
+        when {{ aliases }}.person_id is null then {{ record_key }}
+        else replace(
+            {{ record_key }}, '|' || {{ aliases }}.alias_person_id || '|',
+            '|' || {{ aliases }}.person_id || '|'
+        )
+    end
+{%- endmacro %}

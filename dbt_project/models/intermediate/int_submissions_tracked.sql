@@ -24,13 +24,7 @@ retired_records as (select * from {{ ref('stg_retention__retired_records') }}),
 versions as (
     select
         batch_versions.*,
-        case
-            when aliases.person_id is null then batch_versions.record_key
-            else replace(
-                batch_versions.record_key, '|' || aliases.alias_person_id || '|',
-                '|' || aliases.person_id || '|'
-            )
-        end as tracked_key
+        {{ key_with_current_person('batch_versions.record_key', 'aliases') }} as tracked_key
     from batch_versions
     left join aliases on aliases.alias_person_id = split_part(batch_versions.record_key, '|', 2)
 ),
@@ -38,13 +32,7 @@ versions as (
 retired as (
     select distinct
         retired_records.body,
-        case
-            when aliases.person_id is null then retired_records.record_key
-            else replace(
-                retired_records.record_key, '|' || aliases.alias_person_id || '|',
-                '|' || aliases.person_id || '|'
-            )
-        end as record_key
+        {{ key_with_current_person('retired_records.record_key', 'aliases') }} as record_key
     from retired_records
     left join aliases on aliases.alias_person_id = split_part(retired_records.record_key, '|', 2)
 ),
