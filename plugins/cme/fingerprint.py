@@ -29,6 +29,7 @@ TABLE = "meta.rule_fingerprints"
 _REF = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*\)""")
 _VAR = re.compile(r"""\bvar\(\s*['"](\w+)['"]""")
 _MACRO = re.compile(r"""\{%-?\s*macro\s+(\w+)\s*\(""")
+_CALL = re.compile(r"""\b(\w+)\s*\(""")  # any name called: one scan a file, not one per macro
 
 
 def _sha(data: bytes) -> str:
@@ -50,6 +51,7 @@ def decision_inputs(project_dir: Path, model: str = DECISIONS_MODEL) -> tuple[se
     seed_names: set[str] = set()
     seen_models: set[str] = set()
     seen_macros: set[str] = set()
+    todo_files: set[str] = set()
     todo = [models[model].read_text()]
     seen_models.add(model)
     while todo:
@@ -61,10 +63,11 @@ def decision_inputs(project_dir: Path, model: str = DECISIONS_MODEL) -> tuple[se
             elif ref in models and ref not in seen_models:
                 seen_models.add(ref)
                 todo.append(models[ref].read_text())
-        for name, body in macros.items():
-            if name not in seen_macros and re.search(rf"\b{name}\s*\(", text):
-                seen_macros.add(name)
-                todo.append(body)
+        for name in sorted((set(_CALL.findall(text)) & macros.keys()) - seen_macros):
+            seen_macros.add(name)
+            if macros[name] not in todo_files:  # one file holds many macros: read it once
+                todo_files.add(macros[name])
+                todo.append(macros[name])
     return var_names, seed_names
 
 
