@@ -1,7 +1,8 @@
 """The project's DuckDB materializations (dbt_project/macros/materializations_duckdb.sql)
 replace a relation by dropping it and creating the new one in one transaction. What a
-user relies on: a model whose rebuild fails leaves yesterday's relation, rows and all,
-for the dashboard, the exports and the analysts to read."""
+user relies on: a model whose rebuild fails (bad SQL, a row-level error, a null where the
+contract's not_null constraint forbids one) leaves yesterday's relation, rows and all, for
+the dashboard, the exports and the analysts to read."""
 from __future__ import annotations
 
 import shutil
@@ -33,7 +34,7 @@ def _relation(con, name: str) -> tuple[str, str, list] | None:
     return schema, kind, rows
 
 
-def test_a_failed_rebuild_keeps_the_table_and_the_view_it_replaces(hand_built_run, tmp_path, monkeypatch):
+def test_a_failed_rebuild_keeps_the_table_or_view_it_replaces(hand_built_run, tmp_path, monkeypatch):
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
 
@@ -44,8 +45,10 @@ def test_a_failed_rebuild_keeps_the_table_and_the_view_it_replaces(hand_built_ru
     # old table was dropped), and a view whose new SQL does not bind
     _break(project, "fct_pars_records", "select * from final where error(concat('boom ', record_key)) is null")
     _break(project, "int_people_resolved", "select *, no_such_column from final")
+    # a null where the contract says not null (the constraint, not a data test, stops it)
+    _break(project, "fct_body_records", "select * replace (cast(null as varchar) as record_kind) from final")
     with connect(run.warehouse, read_only=True) as con:
-        before = {m: _relation(con, m) for m in ("fct_pars_records", "int_people_resolved")}
+        before = {m: _relation(con, m) for m in ("fct_pars_records", "int_people_resolved", "fct_body_records")}
     assert before["fct_pars_records"][1] == "BASE TABLE" and before["fct_pars_records"][2]
     assert before["int_people_resolved"][1] == "VIEW" and before["int_people_resolved"][2]
 
@@ -62,6 +65,8 @@ def test_a_failed_rebuild_keeps_the_table_and_the_view_it_replaces(hand_built_ru
         errors[model] = " ".join(str(r.message) for r in result.result)
     assert "boom" in errors["fct_pars_records"]
     assert "no_such_column" in errors["int_people_resolved"]
+    assert "NOT NULL constraint failed" in errors["fct_body_records"]
+    assert "record_kind" in errors["fct_body_records"]
 
     with connect(run.warehouse, read_only=True) as con:
         after = {m: _relation(con, m) for m in before}
