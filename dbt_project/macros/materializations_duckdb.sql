@@ -9,6 +9,16 @@
   Contracts, hooks, grants and persisted docs behave as in dbt's own materializations.
 -#}
 
+{#- The old relation goes in the build's own transaction (auto_begin): the create that
+    follows commits with it, or a failure rolls both back. -#}
+{% macro cme_drop_inside_transaction(relation) %}
+  {% if relation is not none %}
+    {% call statement('drop_existing') -%}
+      drop {{ relation.type }} if exists {{ relation }}
+    {%- endcall %}
+  {% endif %}
+{% endmacro %}
+
 {% materialization view, adapter='duckdb' %}
   {%- set existing_relation = load_cached_relation(this) -%}
   {%- set target_relation = this.incorporate(type='view') -%}
@@ -17,11 +27,7 @@
   {{ run_hooks(pre_hooks, inside_transaction=False) }}
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
-  {% if existing_relation is not none %}
-    {% call statement('drop_existing') -%}
-      drop {{ existing_relation.type }} if exists {{ existing_relation }}
-    {%- endcall %}
-  {% endif %}
+  {{ cme_drop_inside_transaction(existing_relation) }}
   {% call statement('main') -%}
     {{ get_create_view_as_sql(target_relation, sql) }}
   {%- endcall %}
@@ -44,11 +50,7 @@
   {{ run_hooks(pre_hooks, inside_transaction=False) }}
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
-  {% if existing_relation is not none %}
-    {% call statement('drop_existing') -%}
-      drop {{ existing_relation.type }} if exists {{ existing_relation }}
-    {%- endcall %}
-  {% endif %}
+  {{ cme_drop_inside_transaction(existing_relation) }}
   {% call statement('main') -%}
     {{ create_table_as(False, target_relation, sql) }}
   {%- endcall %}
