@@ -50,8 +50,7 @@ def decision_inputs(project_dir: Path, model: str = DECISIONS_MODEL) -> tuple[se
     var_names: set[str] = set()
     seed_names: set[str] = set()
     seen_models: set[str] = set()
-    seen_macros: set[str] = set()
-    todo_files: set[str] = set()
+    seen_files: set[str] = set()  # macro files' texts already followed
     todo = [models[model].read_text()]
     seen_models.add(model)
     while todo:
@@ -63,11 +62,10 @@ def decision_inputs(project_dir: Path, model: str = DECISIONS_MODEL) -> tuple[se
             elif ref in models and ref not in seen_models:
                 seen_models.add(ref)
                 todo.append(models[ref].read_text())
-        for name in sorted((set(_CALL.findall(text)) & macros.keys()) - seen_macros):
-            seen_macros.add(name)
-            if macros[name] not in todo_files:  # one file holds many macros: read it once
-                todo_files.add(macros[name])
-                todo.append(macros[name])
+        # one file holds many macros: follow each file once, whichever of its macros is called
+        called = {macros[name] for name in _CALL.findall(text) if name in macros} - seen_files
+        seen_files |= called
+        todo.extend(called)
     return var_names, seed_names
 
 
