@@ -35,3 +35,31 @@ def test_data_docs_publish_no_failing_value_but_the_gate_still_holds_its_record(
     stored = [p for p in tmp_path.rglob("*") if p.is_file()]
     leaks = [p for p in stored if SECRET_LICENSE in p.read_text(errors="ignore")]
     assert leaks == []
+
+
+def test_a_gate_killed_right_after_validating_left_no_failing_value_on_disk(tmp_path, monkeypatch):
+    """The redacted copy is the only result ever written: a run killed between validating
+    and storing (here: the redaction raises) leaves nothing with a learner's value behind.
+    Through a Checkpoint, GX stored the full result first, and this found the license."""
+    import great_expectations as gx
+
+    from cme import gates
+
+    class Killed(BaseException):
+        pass
+
+    def killed(_outcome):
+        raise Killed
+
+    context = gx.get_context(mode="file", project_root_dir=str(tmp_path))
+    frame = pd.DataFrame([_row("CE_BROKER|P-1|FL", "ME12345"), _row("CE_BROKER|P-2|FL", SECRET_LICENSE)])
+    monkeypatch.setattr(gates, "without_values", killed)
+    try:
+        _validate(context, "cebroker_records", frame, date(2026, 11, 16))
+    except Killed:
+        pass
+    else:
+        raise AssertionError("the stand-in kill did not happen")
+    stored = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert stored, "the context wrote nothing at all: the test checks nothing"
+    assert [p for p in stored if SECRET_LICENSE in p.read_text(errors="ignore")] == []
