@@ -64,7 +64,17 @@ def pipeline_run(landing, tmp_path_factory) -> PipelineRun:
     from tests.scenario import run_days
 
     out = tmp_path_factory.mktemp("out") / "run"
-    stdout = run_days(landing, out, DAYS)
+    # dbt's file log at debug, as an operator may set it (the default is info): the most
+    # it ever writes, for the check that it holds no learner value (test_daily_pipeline)
+    saved = os.environ.get("DBT_LOG_LEVEL_FILE")
+    os.environ["DBT_LOG_LEVEL_FILE"] = "debug"
+    try:
+        stdout = run_days(landing, out, DAYS)
+    finally:
+        if saved is None:
+            os.environ.pop("DBT_LOG_LEVEL_FILE")
+        else:
+            os.environ["DBT_LOG_LEVEL_FILE"] = saved
     return PipelineRun(landing, out, stdout)
 
 

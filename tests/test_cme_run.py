@@ -44,3 +44,11 @@ def test_outputs_are_private_and_airflows_logs_hold_no_learner_identifiers(airfl
     assert_private_and_no_identifiers(out, [out / "logs" / "airflow_runs.log"])
     log = (out / "logs" / "airflow_runs.log").read_text(errors="replace")
     assert "check_exports" in log
+
+
+def test_dbts_file_log_says_what_each_node_did_without_every_statement(airflow_run):
+    """A daily run logs dbt at info: each node's start, result and error, not the SQL of
+    every statement (that is DBT_LOG_LEVEL_FILE=debug, an operator's choice)."""
+    log = (airflow_run.out / "dbt" / "logs" / "dbt.log").read_text()
+    assert "[info ]" in log and "fct_pars_records" in log
+    assert "[debug]" not in log

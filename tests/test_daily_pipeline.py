@@ -166,8 +166,9 @@ def assert_private_and_no_identifiers(out, logs):
     assert stat.S_IMODE((out / "warehouse.duckdb").stat().st_mode) == 0o600
     for report in (out / "reports").iterdir():
         assert stat.S_IMODE(report.stat().st_mode) == 0o600
-    logs = [*logs, *(out / "dbt" / "logs").glob("*.log"), *(out / "reports").iterdir()]
-    assert logs
+    dbt_logs = list((out / "dbt" / "logs").glob("*.log*"))
+    assert dbt_logs and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in dbt_logs)
+    logs = [*logs, *dbt_logs, *(out / "reports").iterdir()]
     for path in logs:
         text = path.read_text(errors="replace")
         leaked = [s for s in SECRETS if s in text]
@@ -175,6 +176,8 @@ def assert_private_and_no_identifiers(out, logs):
 
 
 def test_outputs_are_private_and_logs_hold_no_learner_identifiers(pipeline_run):
+    """pipeline_run logs dbt at debug (conftest), so every statement dbt sent is checked."""
+    assert "[debug]" in (pipeline_run.out / "dbt" / "logs" / "dbt.log").read_text()
     assert_private_and_no_identifiers(pipeline_run.out, [])
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cme import PROJECT_DIR, executable
 from cme.settings import ProviderSettings
-from cme.warehouse import connect, is_postgres, pg_params, private_dir, warehouse_url
+from cme.warehouse import connect, is_postgres, make_private, pg_params, private_dir, warehouse_url
 
 log = logging.getLogger(__name__)
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
@@ -134,6 +134,15 @@ def _parsed_manifest(args: list[str], warehouse: Path):
     return _MANIFESTS[key].deepcopy()
 
 
+def file_log_level() -> str:
+    """The level of dbt's file log (`OUT/dbt/logs/dbt.log`): `info` (each node started,
+    finished or failed, with its error and the path of its compiled SQL), unless the
+    operator sets dbt's own DBT_LOG_LEVEL_FILE, e.g. to `debug` for every statement
+    dbt sends. At debug the log costs about an eighth of a build's CPU: dbt formats,
+    writes and flushes several lines per node (docs/decisions.md, "How dbt runs")."""
+    return os.environ.get("DBT_LOG_LEVEL_FILE") or "info"
+
+
 def _invoke(args: list[str], warehouse: Path, results_path: Path | None = None) -> tuple[bool, str]:
     """One dbt command inside this process (dbt's programmatic API), not a new process:
     a daily run makes one or two builds, and a new process pays dbt's imports and
@@ -147,7 +156,8 @@ def _invoke(args: list[str], warehouse: Path, results_path: Path | None = None) 
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
 
-    env = {**dbt_env(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**dbt_env(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+           "DBT_LOG_LEVEL_FILE": file_log_level()}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     lines: list[str] = []
@@ -174,6 +184,10 @@ def _invoke(args: list[str], warehouse: Path, results_path: Path | None = None) 
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        if "--log-path" in args:  # dbt creates its log with the umask's mode; ours are owner-only
+            logs = private_dir(Path(args[args.index("--log-path") + 1]))
+            for path in logs.iterdir():
+                make_private(path)
     if result.exception is not None:
         lines.append(f"{type(result.exception).__name__}: {result.exception}")
     return result.success, "".join(lines)
