@@ -56,6 +56,9 @@ def _ids(rows: list[dict]) -> list[str]:
 
 
 def _shown(page) -> list[str]:
+    # a click on a link or a submit returns once the new page has started loading; its
+    # rows are there only once it has loaded (read before, the list was empty)
+    page.wait_for_load_state()
     return page.locator("#queue tbody tr[data-id]").evaluate_all(
         "rows => rows.map(r => r.getAttribute('data-id'))")
 
