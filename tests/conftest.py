@@ -29,7 +29,7 @@ TESTS = Path(__file__).resolve().parent
 
 def run_cme(*args: object, env: dict | None = None) -> subprocess.CompletedProcess:
     """The installed `cme` command, as a user would run it, in a clean Airflow environment."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CME_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CME_", "DBT_"))}
     base["CME_RETRY_DELAY_SECONDS"] = "1"  # a failure a test provokes is retried at once
     return subprocess.run([str(BIN / "cme"), *map(str, args)], capture_output=True, text=True,
                           env={**base, **(env or {})})

@@ -2,6 +2,7 @@
 values, which can be birth dates, names or license numbers. Real GX, in a temp dir."""
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -48,7 +49,9 @@ def test_a_gate_killed_right_after_validating_left_no_failing_value_on_disk(tmp_
     class Killed(BaseException):
         pass
 
-    def killed(_outcome):
+    def killed(outcome):
+        # the full result holds the value (else this test would check nothing)
+        assert SECRET_LICENSE in json.dumps(outcome.to_json_dict(), default=str)
         raise Killed
 
     context = gx.get_context(mode="file", project_root_dir=str(tmp_path))
@@ -61,5 +64,36 @@ def test_a_gate_killed_right_after_validating_left_no_failing_value_on_disk(tmp_
     else:
         raise AssertionError("the stand-in kill did not happen")
     stored = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert stored, "the context wrote nothing at all: the test checks nothing"
     assert [p for p in stored if SECRET_LICENSE in p.read_text(errors="ignore")] == []
+
+
+def test_a_folder_gated_through_a_checkpoint_is_scrubbed_once(tmp_path):
+    """An output folder from before: a Checkpoint stored the full result (a run killed
+    before the redacted copy replaced it leaves it so). The next gate rewrites every stored
+    result without values and removes the Checkpoint's configs; later gates find none."""
+    import great_expectations as gx
+
+    from cme.gates import _suite, retire_checkpoints
+
+    context = gx.get_context(mode="file", project_root_dir=str(tmp_path))
+    frame = pd.DataFrame([_row("CE_BROKER|P-1|FL", "ME12345"), _row("CE_BROKER|P-2|FL", SECRET_LICENSE)])
+    asset = context.data_sources.add_pandas("cme_gates").add_dataframe_asset("cebroker_records")
+    definition = context.validation_definitions.add(gx.ValidationDefinition(
+        name="cebroker_records", data=asset.add_batch_definition_whole_dataframe("pending"),
+        suite=_suite(context, "cebroker_records")))
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name="cebroker_records_gate", validation_definitions=[definition], actions=[],
+        result_format={"result_format": "COMPLETE"}))
+    checkpoint.run(batch_parameters={"dataframe": frame})  # the old gate, killed right after
+
+    def leaks():
+        return [p for p in tmp_path.rglob("*") if p.is_file() and SECRET_LICENSE in p.read_text(errors="ignore")]
+
+    assert leaks(), "the old way stored the value: the scrub below has something to do"
+    assert retire_checkpoints(context, tmp_path) == 1
+    assert leaks() == []
+    assert not list((tmp_path / "gx" / "checkpoints").glob("*.json"))
+    assert not list((tmp_path / "gx" / "validation_definitions").glob("*.json"))
+    assert retire_checkpoints(context, tmp_path) == 0  # done once
+    [key] = context.validation_results_store.list_keys()
+    assert context.validation_results_store.get(key).statistics["unsuccessful_expectations"] == 1

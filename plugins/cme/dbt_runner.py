@@ -139,8 +139,10 @@ def file_log_level() -> str:
     finished or failed, with its error and the path of its compiled SQL), unless the
     operator sets dbt's own DBT_LOG_LEVEL_FILE, e.g. to `debug` for every statement
     dbt sends. At debug the log costs about an eighth of a build's CPU: dbt formats,
-    writes and flushes several lines per node (docs/decisions.md, "How dbt runs")."""
-    return os.environ.get("DBT_LOG_LEVEL_FILE") or "info"
+    writes and flushes several lines per node (docs/decisions.md, "How dbt runs").
+    DBT_LOG_LEVEL, dbt's level for both logs, applies when DBT_LOG_LEVEL_FILE is unset,
+    as in dbt."""
+    return os.environ.get("DBT_LOG_LEVEL_FILE") or os.environ.get("DBT_LOG_LEVEL") or "info"
 
 
 def _invoke(args: list[str], warehouse: Path, results_path: Path | None = None) -> tuple[bool, str]:
@@ -185,9 +187,13 @@ def _invoke(args: list[str], warehouse: Path, results_path: Path | None = None) 
             else:
                 os.environ[key] = value
         if "--log-path" in args:  # dbt creates its log with the umask's mode; ours are owner-only
-            logs = private_dir(Path(args[args.index("--log-path") + 1]))
-            for path in logs.iterdir():
-                make_private(path)
+            try:
+                logs = private_dir(Path(args[args.index("--log-path") + 1]))
+                for path in logs.iterdir():
+                    if path.is_file():
+                        make_private(path)
+            except OSError as exc:  # never hides dbt's own outcome
+                log.warning("could not make dbt's log files owner-only: %s", exc)
     if result.exception is not None:
         lines.append(f"{type(result.exception).__name__}: {result.exception}")
     return result.success, "".join(lines)

@@ -87,7 +87,7 @@ def _validate(context, name: str, frame, run_date: date):
     suite = _suite(context, name)
     try:  # created once: adding it again rewrites the context's YAML config each time
         source = context.data_sources.get("cme_gates")
-    except (KeyError, LookupError, ValueError):
+    except LookupError:
         source = context.data_sources.add_pandas("cme_gates")
     try:
         asset = source.get_asset(name)
@@ -131,6 +131,27 @@ def without_values(outcome):
     return redacted
 
 
+def retire_checkpoints(context, gx_dir: Path) -> int:
+    """Once per output folder gated before the gates stopped using a Checkpoint: a run
+    killed between a Checkpoint's write of the full result and the redacted copy left
+    failing values on disk. Rewrites every stored result without them, then deletes the
+    Checkpoint and validation-definition configs, which mark the folder as not yet done
+    (a kill before the end means it runs again). Returns the results rewritten."""
+    old = [folder / p.name for folder in (gx_dir / "gx" / "checkpoints", gx_dir / "gx" / "validation_definitions")
+           if folder.is_dir() for p in folder.glob("*.json")]
+    if not old:
+        return 0
+    store = context.validation_results_store
+    keys = store.list_keys()
+    for key in keys:
+        store.set(key, without_values(store.get(key)))
+    for path in old:
+        path.unlink()
+    log.info("gates: %d stored validation results rewritten without values, %d old configs removed",
+             len(keys), len(old))
+    return len(keys)
+
+
 def run_gate(warehouse: Path, body: ReportingBody, run_date: date, out: Path,
              settings: ProviderSettings) -> GateResult:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network here, and no telemetry
@@ -146,6 +167,7 @@ def run_gate(warehouse: Path, body: ReportingBody, run_date: date, out: Path,
     gx_dir = private_dir(Path(out) / "gx")
     context = gx.get_context(mode="file", project_root_dir=str(gx_dir))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    retire_checkpoints(context, gx_dir)
     result = GateResult(body.name, run_date.isoformat(), records_due=len(records))
     keys = []
     for validation, frame in ((f"{body.suite}_records", records), (f"{body.suite}_batch", totals)):
