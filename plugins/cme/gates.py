@@ -137,8 +137,7 @@ def retire_checkpoints(context, gx_dir: Path) -> int:
     failing values on disk. Rewrites every stored result without them, then deletes the
     Checkpoint and validation-definition configs, which mark the folder as not yet done
     (a kill before the end means it runs again). Returns the results rewritten."""
-    old = [folder / p.name for folder in (gx_dir / "gx" / "checkpoints", gx_dir / "gx" / "validation_definitions")
-           if folder.is_dir() for p in folder.glob("*.json")]
+    old = [*(gx_dir / "gx" / "checkpoints").glob("*.json"), *(gx_dir / "gx" / "validation_definitions").glob("*.json")]
     if not old:
         return 0
     store = context.validation_results_store
