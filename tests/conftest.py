@@ -66,15 +66,9 @@ def pipeline_run(landing, tmp_path_factory) -> PipelineRun:
     out = tmp_path_factory.mktemp("out") / "run"
     # dbt's file log at debug, as an operator may set it (the default is info): the most
     # it ever writes, for the check that it holds no learner value (test_daily_pipeline)
-    saved = os.environ.get("DBT_LOG_LEVEL_FILE")
-    os.environ["DBT_LOG_LEVEL_FILE"] = "debug"
-    try:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DBT_LOG_LEVEL_FILE", "debug")
         stdout = run_days(landing, out, DAYS)
-    finally:
-        if saved is None:
-            os.environ.pop("DBT_LOG_LEVEL_FILE")
-        else:
-            os.environ["DBT_LOG_LEVEL_FILE"] = saved
     return PipelineRun(landing, out, stdout)
 
 

@@ -19,6 +19,10 @@ def _row(record_key: str, license_number: str) -> dict:
                 record_key=record_key)
 
 
+def _files_holding_the_license(root) -> list:
+    return [p for p in root.rglob("*") if p.is_file() and SECRET_LICENSE in p.read_text(errors="ignore")]
+
+
 def test_data_docs_publish_no_failing_value_but_the_gate_still_holds_its_record(tmp_path):
     import great_expectations as gx
 
@@ -33,9 +37,7 @@ def test_data_docs_publish_no_failing_value_but_the_gate_still_holds_its_record(
 
     pages = list((tmp_path / "gx" / "uncommitted" / "data_docs").rglob("*.html"))
     assert any("run 2026-11-16" in p.read_text() for p in pages)
-    stored = [p for p in tmp_path.rglob("*") if p.is_file()]
-    leaks = [p for p in stored if SECRET_LICENSE in p.read_text(errors="ignore")]
-    assert leaks == []
+    assert _files_holding_the_license(tmp_path) == []
 
 
 def test_a_gate_killed_right_after_validating_left_no_failing_value_on_disk(tmp_path, monkeypatch):
@@ -63,8 +65,7 @@ def test_a_gate_killed_right_after_validating_left_no_failing_value_on_disk(tmp_
         pass
     else:
         raise AssertionError("the stand-in kill did not happen")
-    stored = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert [p for p in stored if SECRET_LICENSE in p.read_text(errors="ignore")] == []
+    assert _files_holding_the_license(tmp_path) == []
 
 
 def test_a_folder_gated_through_a_checkpoint_is_scrubbed_once(tmp_path):
@@ -86,12 +87,9 @@ def test_a_folder_gated_through_a_checkpoint_is_scrubbed_once(tmp_path):
         result_format={"result_format": "COMPLETE"}))
     checkpoint.run(batch_parameters={"dataframe": frame})  # the old gate, killed right after
 
-    def leaks():
-        return [p for p in tmp_path.rglob("*") if p.is_file() and SECRET_LICENSE in p.read_text(errors="ignore")]
-
-    assert leaks(), "the old way stored the value: the scrub below has something to do"
+    assert _files_holding_the_license(tmp_path), "the old way stored the value: the scrub has something to do"
     assert retire_checkpoints(context, tmp_path) == 1
-    assert leaks() == []
+    assert _files_holding_the_license(tmp_path) == []
     assert not list((tmp_path / "gx" / "checkpoints").glob("*.json"))
     assert not list((tmp_path / "gx" / "validation_definitions").glob("*.json"))
     assert retire_checkpoints(context, tmp_path) == 0  # done once
